@@ -1,0 +1,177 @@
+//! The control channel: HTTP/1.1 + JSON over a Unix socket.
+//!
+//! `router(state)` is the whole API; `serve` runs it on a listener until the
+//! caller's shutdown future resolves, then lets in-flight requests finish.
+//! Every request passes one middleware that checks the peer's uid, bounds
+//! the request's time and records metrics.
+
+pub mod error;
+pub mod metrics;
+mod routes;
+pub mod uds;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::embed::Embedder;
+use crate::recall::RecallEngine;
+use crate::store::Store;
+use uds::PeerCred;
+
+/// Shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub recall: RecallEngine,
+    pub embedder: Arc<dyn Embedder>,
+    /// The configuration in force; SIGHUP replaces what can change live.
+    pub config: Arc<RwLock<Config>>,
+    pub config_source: String,
+    pub metrics: Arc<metrics::Metrics>,
+    pub started: Instant,
+    pub socket: PathBuf,
+    pub data_dir: PathBuf,
+    pub allowed_uids: Arc<Vec<u32>>,
+}
+
+impl AppState {
+    pub fn config(&self) -> Config {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.config().api.max_body_bytes;
+    Router::new()
+        .route("/v1/health", get(routes::system::health))
+        .route("/v1/status", get(routes::system::status))
+        .route("/v1/metrics", get(routes::system::metrics))
+        .route("/v1/sessions", get(routes::sessions::list))
+        .route(
+            "/v1/sessions/{sid}",
+            get(routes::sessions::show).delete(routes::sessions::delete),
+        )
+        .route(
+            "/v1/sessions/{sid}/exchanges",
+            post(routes::sessions::remember),
+        )
+        .route("/v1/import", post(routes::sessions::import))
+        .route("/v1/recall", post(routes::recall::recall))
+        .fallback(|| async { ApiError::not_found("no such route; see README for the API") })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Peer check, timeout and metrics for every request.
+async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let peer = req.extensions().get::<ConnectInfo<PeerCred>>().map(|c| c.0);
+    let allowed =
+        matches!(peer, Some(PeerCred { uid: Some(uid), .. }) if state.allowed_uids.contains(&uid));
+    let response = if !allowed {
+        tracing::warn!(
+            uid = ?peer.and_then(|p| p.uid),
+            pid = ?peer.and_then(|p| p.pid),
+            %method, %path,
+            "refused a client whose uid is not in daemon.allowed_uids"
+        );
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this uid may not use memd; see daemon.allowed_uids",
+        )
+        .into_response()
+    } else {
+        let timeout = Duration::from_secs(state.config().api.request_timeout_s);
+        match tokio::time::timeout(timeout, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "the request took longer than api.request_timeout_s ({}s); a write may still complete",
+                    timeout.as_secs()
+                ),
+            )
+            .into_response(),
+        }
+    };
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .observe(&route, &method, status, elapsed.as_secs_f64());
+    tracing::debug!(%method, %path, status, ms = elapsed.as_secs_f64() * 1000.0, "request");
+    response
+}
+
+/// Runs the API on `listener` until `shutdown` resolves, then waits for
+/// in-flight requests (the caller bounds that wait).
+pub async fn serve(
+    listener: uds::UdsListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<PeerCred>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A JSON body parsed into `T`, with our error shapes: 413 for a body over
+/// the limit, 400 `malformed_json` for bytes that are not JSON (including
+/// invalid UTF-8), 400 `bad_field` for JSON of the wrong shape.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub async fn read_body<S: Send + Sync>(req: Request<Body>, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large("request body is larger than api.max_body_bytes")
+        } else {
+            ApiError::bad_request(rejection.body_text())
+        }
+    })
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::bad_field(e.to_string()),
+            _ => ApiError::malformed(format!("request body is not valid JSON: {e}")),
+        }
+    })
+}

@@ -1,0 +1,384 @@
+//! Sessions and exchanges: remember, bulk import, list, read, delete.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, AppState, JsonBody, read_body};
+use crate::config::ApiConfig;
+use crate::embed::Embedder;
+use crate::store::{
+    DEFAULT_NAMESPACE, Exchange, InsertOutcome, NewExchange, Role, SessionInfo, read,
+};
+use crate::time;
+
+const MAX_ID_BYTES: usize = 256;
+const MAX_NAMESPACE_BYTES: usize = 128;
+/// Rows per writer transaction during an import: large enough to amortise
+/// the commit, small enough not to stall other writers.
+const IMPORT_CHUNK: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeIn {
+    pub role: String,
+    pub content: String,
+    pub created_at: Option<String>,
+    pub ext_id: Option<String>,
+    pub namespace: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportLine {
+    pub session_id: String,
+    pub role: String,
+    pub content: String,
+    pub created_at: Option<String>,
+    pub ext_id: Option<String>,
+    pub namespace: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+impl From<ImportLine> for (String, ExchangeIn) {
+    fn from(l: ImportLine) -> Self {
+        (
+            l.session_id,
+            ExchangeIn {
+                role: l.role,
+                content: l.content,
+                created_at: l.created_at,
+                ext_id: l.ext_id,
+                namespace: l.namespace,
+                metadata: l.metadata,
+            },
+        )
+    }
+}
+
+pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(ApiError::invalid(format!(
+            "`{field}` must be 1 to {MAX_ID_BYTES} bytes"
+        )));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(ApiError::invalid(format!(
+            "`{field}` must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+pub fn check_namespace(ns: &str) -> Result<(), ApiError> {
+    if ns.is_empty() || ns.len() > MAX_NAMESPACE_BYTES || ns.chars().any(char::is_control) {
+        return Err(ApiError::invalid(format!(
+            "`namespace` must be 1 to {MAX_NAMESPACE_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Turns a wire exchange into a row (not yet embedded), or says why not.
+fn validate(
+    session_id: String,
+    x: ExchangeIn,
+    limits: &ApiConfig,
+) -> Result<NewExchange, ApiError> {
+    check_id("session_id", &session_id)?;
+    let role = Role::parse(&x.role).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "`role` is `{}`; expected one of user, assistant, system, tool",
+            x.role
+        ))
+    })?;
+    if x.content.trim().is_empty() {
+        return Err(ApiError::invalid("`content` must not be empty"));
+    }
+    if x.content.len() > limits.max_content_bytes {
+        return Err(ApiError::invalid(format!(
+            "`content` is {} bytes; the limit is api.max_content_bytes = {}",
+            x.content.len(),
+            limits.max_content_bytes
+        )));
+    }
+    let created_at = match &x.created_at {
+        Some(s) => {
+            time::parse_rfc3339(s).map_err(|e| ApiError::invalid(format!("`created_at`: {e}")))?
+        }
+        None => time::now_ms(),
+    };
+    if let Some(ext) = &x.ext_id {
+        check_id("ext_id", ext)?;
+    }
+    if let Some(ns) = &x.namespace {
+        check_namespace(ns)?;
+    }
+    let metadata = match x.metadata {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => {
+            let s = v.to_string();
+            if s.len() > limits.max_metadata_bytes {
+                return Err(ApiError::invalid(format!(
+                    "`metadata` is {} bytes; the limit is api.max_metadata_bytes = {}",
+                    s.len(),
+                    limits.max_metadata_bytes
+                )));
+            }
+            Some(s)
+        }
+        Some(_) => return Err(ApiError::invalid("`metadata` must be a JSON object")),
+    };
+    Ok(NewExchange {
+        session_id,
+        namespace: x.namespace,
+        role,
+        content: x.content,
+        created_at,
+        ext_id: x.ext_id,
+        metadata,
+        embedding: None,
+    })
+}
+
+/// Embeds rows on a blocking thread (the embedder is CPU-bound).
+async fn embed(
+    embedder: Arc<dyn Embedder>,
+    mut rows: Vec<NewExchange>,
+) -> Result<Vec<NewExchange>, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let texts: Vec<&str> = rows.iter().map(|r| r.content.as_str()).collect();
+        let vectors = embedder
+            .embed(&texts)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        for (row, v) in rows.iter_mut().zip(vectors) {
+            row.embedding = Some(v);
+        }
+        Ok(rows)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("embedding task failed: {e}")))?
+}
+
+fn path_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(sid) = p.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    check_id("session_id", &sid)?;
+    Ok(sid)
+}
+
+pub fn exchange_json(x: &Exchange) -> Value {
+    json!({
+        "id": x.id,
+        "session_id": x.session_id,
+        "namespace": x.namespace,
+        "role": x.role,
+        "content": x.content,
+        "created_at": time::to_rfc3339(x.created_at),
+        "ext_id": x.ext_id,
+        "metadata": x.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()),
+    })
+}
+
+fn session_json(s: &SessionInfo) -> Value {
+    json!({
+        "id": s.id,
+        "namespace": s.namespace,
+        "created_at": time::to_rfc3339(s.created_at),
+        "updated_at": time::to_rfc3339(s.updated_at),
+        "exchanges": s.exchanges,
+    })
+}
+
+/// `POST /v1/sessions/{sid}/exchanges`
+pub async fn remember(
+    State(state): State<AppState>,
+    sid: Result<Path<String>, PathRejection>,
+    JsonBody(body): JsonBody<ExchangeIn>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let sid = path_id(sid)?;
+    let limits = state.config().api;
+    let row = validate(sid.clone(), body, &limits)?;
+    let created_at = row.created_at;
+    let rows = embed(state.embedder.clone(), vec![row]).await?;
+    let outcome = state.store.insert(rows).await?.pop();
+    let (status, id, namespace, duplicate) = match outcome {
+        Some(InsertOutcome::Inserted { id, namespace }) => {
+            (StatusCode::CREATED, id, namespace, false)
+        }
+        Some(InsertOutcome::Duplicate { id, namespace }) => (StatusCode::OK, id, namespace, true),
+        Some(InsertOutcome::NamespaceMismatch { existing }) => {
+            return Err(ApiError::conflict(format!(
+                "session `{sid}` belongs to namespace `{existing}`"
+            )));
+        }
+        None => return Err(ApiError::internal("the store returned no outcome")),
+    };
+    Ok((
+        status,
+        Json(json!({
+            "id": id,
+            "session_id": sid,
+            "namespace": namespace,
+            "created_at": time::to_rfc3339(created_at),
+            "duplicate": duplicate,
+        })),
+    ))
+}
+
+/// `POST /v1/import`: NDJSON, one exchange per line with its `session_id`.
+/// Bad lines are reported by number; the good ones are stored.
+pub async fn import(State(state): State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
+    let body = read_body(req, &()).await?;
+    let limits = state.config().api;
+    let mut rejected: Vec<Value> = Vec::new();
+    let mut rows = Vec::new();
+    let mut lines = Vec::new();
+    for (i, raw) in body.split(|b| *b == b'\n').enumerate() {
+        let line_no = i + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = std::str::from_utf8(raw)
+            .map_err(|e| format!("not valid UTF-8: {e}"))
+            .and_then(|s| serde_json::from_str::<ImportLine>(s).map_err(|e| e.to_string()))
+            .and_then(|l| {
+                let (sid, x) = l.into();
+                validate(sid, x, &limits).map_err(|e| e.message)
+            });
+        match parsed {
+            Ok(row) => {
+                rows.push(row);
+                lines.push(line_no);
+            }
+            Err(error) => rejected.push(json!({"line": line_no, "error": error})),
+        }
+    }
+
+    let mut imported = 0usize;
+    let mut duplicates = 0usize;
+    let mut line_iter = lines.into_iter();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<NewExchange> = rows.by_ref().take(IMPORT_CHUNK).collect();
+        let chunk_lines: Vec<usize> = line_iter.by_ref().take(chunk.len()).collect();
+        let chunk = embed(state.embedder.clone(), chunk).await?;
+        let outcomes = state.store.insert(chunk).await.map_err(|e| {
+            let mut err = ApiError::from(e);
+            err.message = format!(
+                "{} (before this failure {imported} lines were stored; re-sending the file is safe for lines with an ext_id)",
+                err.message
+            );
+            err
+        })?;
+        for (outcome, line) in outcomes.into_iter().zip(chunk_lines) {
+            match outcome {
+                InsertOutcome::Inserted { .. } => imported += 1,
+                InsertOutcome::Duplicate { .. } => duplicates += 1,
+                InsertOutcome::NamespaceMismatch { existing } => rejected.push(json!({
+                    "line": line,
+                    "error": format!("the session belongs to namespace `{existing}`"),
+                })),
+            }
+        }
+    }
+    rejected.sort_by_key(|r| r["line"].as_u64());
+    Ok(Json(json!({
+        "imported": imported,
+        "duplicates": duplicates,
+        "rejected": rejected,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    namespace: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `GET /v1/sessions?namespace=&limit=&offset=`
+pub async fn list(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_field(e.body_text()))?;
+    let namespace = q.namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    check_namespace(&namespace)?;
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let offset = q.offset.unwrap_or(0);
+    let ns = namespace.clone();
+    let sessions = state
+        .store
+        .read(move |c| read::sessions(c, &ns, limit, offset))
+        .await?;
+    Ok(Json(json!({
+        "namespace": namespace,
+        "sessions": sessions.iter().map(session_json).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/sessions/{sid}?after=&limit=`: the session and its exchanges,
+/// oldest first.
+pub async fn show(
+    State(state): State<AppState>,
+    sid: Result<Path<String>, PathRejection>,
+    q: Result<Query<ShowQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let sid = path_id(sid)?;
+    let Query(q) = q.map_err(|e| ApiError::bad_field(e.body_text()))?;
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100_000).min(100_000);
+    let id = sid.clone();
+    let found = state
+        .store
+        .read(move |c| {
+            let Some(info) = read::session(c, &id)? else {
+                return Ok(None);
+            };
+            let exchanges = read::session_exchanges(c, &id, after, limit)?;
+            Ok(Some((info, exchanges)))
+        })
+        .await?;
+    let Some((info, exchanges)) = found else {
+        return Err(ApiError::not_found(format!("no session `{sid}`")));
+    };
+    Ok(Json(json!({
+        "session": session_json(&info),
+        "exchanges": exchanges.iter().map(exchange_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `DELETE /v1/sessions/{sid}`: removes the session, its exchanges and
+/// their vectors before answering.
+pub async fn delete(
+    State(state): State<AppState>,
+    sid: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let sid = path_id(sid)?;
+    match state.store.delete_session(sid.clone()).await? {
+        Some(d) => {
+            tracing::info!(session = %sid, namespace = %d.namespace, exchanges = d.exchanges, "session deleted");
+            Ok(Json(json!({
+                "deleted": sid,
+                "namespace": d.namespace,
+                "exchanges": d.exchanges,
+            })))
+        }
+        None => Err(ApiError::not_found(format!("no session `{sid}`"))),
+    }
+}

@@ -1,0 +1,100 @@
+//! Health, status and metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use crate::api::metrics::gauge;
+use crate::api::{ApiError, AppState};
+use crate::store::{migrate, read};
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let counts = state.store.read(read::counts).await?;
+    let (db_bytes, wal_bytes) = state.store.file_sizes();
+    let vectors = state
+        .store
+        .index()
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .len();
+    let cfg = state.config();
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "uptime_s": state.started.elapsed().as_secs(),
+        "socket": state.socket,
+        "data_dir": state.data_dir,
+        "db_path": state.store.db_path(),
+        "config": state.config_source,
+        "log_level": cfg.log.level,
+        "schema_version": migrate::SCHEMA_VERSION,
+        "embedder": {
+            "provider": state.embedder.provider(),
+            "model": state.embedder.model_id(),
+            "dim": state.embedder.dim(),
+        },
+        "counts": {"sessions": counts.sessions, "exchanges": counts.exchanges},
+        "index": {"vectors": vectors},
+        "store": {"db_bytes": db_bytes, "wal_bytes": wal_bytes},
+    })))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let counts = state.store.read(read::counts).await?;
+    let (db_bytes, wal_bytes) = state.store.file_sizes();
+    let vectors = state
+        .store
+        .index()
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .len();
+    let mut out = String::with_capacity(4096);
+    state.metrics.render(&mut out);
+    gauge(
+        &mut out,
+        "memd_store_rows",
+        "Rows in the store, by table.",
+        "table",
+        &[
+            ("sessions", counts.sessions as f64),
+            ("exchanges", counts.exchanges as f64),
+        ],
+    );
+    gauge(
+        &mut out,
+        "memd_store_file_bytes",
+        "Size of the database files.",
+        "file",
+        &[("db", db_bytes as f64), ("wal", wal_bytes as f64)],
+    );
+    gauge(
+        &mut out,
+        "memd_index_vectors",
+        "Vectors held by the in-memory index, by model.",
+        "model",
+        &[(state.embedder.model_id(), vectors as f64)],
+    );
+    gauge(
+        &mut out,
+        "memd_uptime_seconds",
+        "Seconds since the daemon started.",
+        "version",
+        &[(
+            env!("CARGO_PKG_VERSION"),
+            state.started.elapsed().as_secs_f64(),
+        )],
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    ))
+}

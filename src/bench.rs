@@ -1,0 +1,210 @@
+//! `memd bench core`: drives a running daemon over its socket the way a
+//! client would, and reports import rate, recall latency percentiles and the
+//! daemon's peak RSS. Timing lives here, never in tests.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::Method;
+use serde_json::{Value, json};
+
+use crate::ctl::Connection;
+
+/// xorshift64*: deterministic, dependency-free, good enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const SYLLABLES: &[&str] = &[
+    "ka", "lo", "mi", "ra", "te", "su", "no", "vi", "da", "pe", "zo", "ri", "mu", "sa", "ne", "to",
+    "ba", "le", "fi", "go", "ha", "ju", "ke", "ma",
+];
+
+fn vocabulary(rng: &mut Rng, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let len = 2 + rng.below(3);
+            (0..len)
+                .map(|_| SYLLABLES[rng.below(SYLLABLES.len())])
+                .collect()
+        })
+        .collect()
+}
+
+/// Word frequencies follow a rough Zipf law, like real text.
+fn sentence(rng: &mut Rng, vocab: &[String], words: usize) -> String {
+    (0..words)
+        .map(|_| {
+            let r = rng.below(vocab.len()) + 1;
+            let idx = (vocab.len() as f64).powf(rng.below(1000) as f64 / 1000.0) as usize;
+            vocab[(idx + r / 97) % vocab.len()].as_str()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn peak_rss_kib(pid: u64) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+pub async fn core(
+    socket: PathBuf,
+    exchanges: usize,
+    queries: usize,
+    batch: usize,
+    concurrency: usize,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let vocab = vocabulary(&mut rng, 5000);
+    let per_session = 50;
+    let mut bodies: Vec<Bytes> = Vec::new();
+    let mut sample_texts = Vec::new();
+    let mut buf = String::new();
+    for i in 0..exchanges {
+        let words = 8 + rng.below(25);
+        let text = sentence(&mut rng, &vocab, words);
+        if i % (exchanges / queries.max(1)).max(1) == 0 {
+            sample_texts.push(text.clone());
+        }
+        let line = json!({
+            "session_id": format!("bench-{}", i / per_session),
+            "role": if i % 2 == 0 { "user" } else { "assistant" },
+            "content": text,
+            "ext_id": format!("b{i}"),
+        });
+        buf.push_str(&line.to_string());
+        buf.push('\n');
+        if (i + 1) % batch == 0 || i + 1 == exchanges {
+            bodies.push(Bytes::from(std::mem::take(&mut buf)));
+        }
+    }
+
+    let mut probe = Connection::open(&socket).await?;
+    let status = probe.call(Method::GET, "/v1/status", None).await?;
+    let pid = status
+        .as_ref()
+        .ok()
+        .and_then(|s| s["pid"].as_u64())
+        .unwrap_or(0);
+
+    // Import: `concurrency` connections, each sending its share of batches.
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let shares: Vec<Vec<Bytes>> = (0..concurrency.max(1))
+        .map(|c| {
+            bodies
+                .iter()
+                .skip(c)
+                .step_by(concurrency.max(1))
+                .cloned()
+                .collect()
+        })
+        .collect();
+    for share in shares {
+        let socket = socket.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Connection::open(&socket).await?;
+            let mut imported = 0u64;
+            for body in share {
+                let (st, resp) = conn.request(Method::POST, "/v1/import", Some(body)).await?;
+                anyhow::ensure!(
+                    st.is_success(),
+                    "import failed: {}",
+                    String::from_utf8_lossy(&resp)
+                );
+                let v: Value = serde_json::from_slice(&resp)?;
+                imported +=
+                    v["imported"].as_u64().unwrap_or(0) + v["duplicates"].as_u64().unwrap_or(0);
+            }
+            anyhow::Ok(imported)
+        }));
+    }
+    let mut imported = 0;
+    for t in tasks {
+        imported += t.await??;
+    }
+    let import_s = started.elapsed().as_secs_f64();
+    let rate = imported as f64 / import_s;
+
+    // Recall: one client, queries made of a few words of stored texts.
+    let mut lat = Vec::with_capacity(queries);
+    let mut top1 = 0usize;
+    for i in 0..queries {
+        let text = &sample_texts[i % sample_texts.len()];
+        let words: Vec<&str> = text.split(' ').collect();
+        let start = rng.below(words.len().saturating_sub(5).max(1));
+        let q = words[start..(start + 5).min(words.len())].join(" ");
+        let t = Instant::now();
+        let ans = probe
+            .call(
+                Method::POST,
+                "/v1/recall",
+                Some(json!({"query": q, "k": 10})),
+            )
+            .await?
+            .map_err(|e| anyhow::anyhow!("recall failed: {e}"))?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        if ans["results"][0]["content"].as_str() == Some(text.as_str()) {
+            top1 += 1;
+        }
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let rss = peak_rss_kib(pid);
+    let report = json!({
+        "exchanges": imported,
+        "import_s": import_s,
+        "import_per_s": rate,
+        "batch": batch,
+        "concurrency": concurrency,
+        "queries": queries,
+        "recall_ms": {"p50": percentile(&lat, 50.0), "p95": percentile(&lat, 95.0), "p99": percentile(&lat, 99.0), "max": lat.last().copied().unwrap_or(0.0)},
+        "recall_top1_source": top1 as f64 / queries.max(1) as f64,
+        "daemon_peak_rss_mib": rss.map(|k| k as f64 / 1024.0),
+    });
+    if json_out {
+        println!("{report}");
+    } else {
+        println!(
+            "imported {imported} exchanges in {import_s:.2}s: {rate:.0} exchanges/s (batch {batch}, {concurrency} connections)"
+        );
+        println!(
+            "recall over {queries} queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms (source text ranked first in {:.1}%)",
+            percentile(&lat, 50.0),
+            percentile(&lat, 95.0),
+            percentile(&lat, 99.0),
+            100.0 * top1 as f64 / queries.max(1) as f64
+        );
+        match rss {
+            Some(k) => println!("daemon peak RSS: {:.1} MiB", k as f64 / 1024.0),
+            None => println!("daemon peak RSS: unknown (pid {pid} not readable)"),
+        }
+    }
+    Ok(())
+}

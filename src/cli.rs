@@ -1,0 +1,128 @@
+//! Command-line interface (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "memd",
+    version,
+    about = "Long-term memory daemon for AI agents"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground (systemd runs exactly this).
+    Daemon {
+        /// Configuration file (else $MEMD_CONFIG, the XDG path, /etc/memd/memd.toml).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Talk to a running daemon over its socket.
+    Ctl(CtlArgs),
+    /// Validate the configuration and print it with every default filled in.
+    CheckConfig {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Benchmarks against a running daemon.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// Socket of the daemon (else daemon.socket from the config, else the default).
+    #[arg(long, value_name = "PATH", global = true, env = "MEMD_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// Configuration file to take the socket path from.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print the API's JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Daemon status: version, paths, embedder, counts.
+    Status,
+    /// Store one exchange.
+    Remember {
+        #[arg(long, value_name = "SESSION")]
+        session: String,
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        #[arg(long, default_value = "user")]
+        role: String,
+        #[arg(long, value_name = "ID")]
+        ext_id: Option<String>,
+        /// RFC 3339 time of the exchange (default: now).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// The text; several words are joined with spaces.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// Import NDJSON exchanges (one JSON object per line with session_id); `-` reads stdin.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Find the memories that match a query.
+    Recall {
+        #[arg(long, short = 'k')]
+        k: Option<usize>,
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        #[arg(long, value_name = "SESSION")]
+        session: Option<String>,
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
+    },
+    /// List the sessions of a namespace, most recent first.
+    Sessions {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Show a session's exchanges, oldest first.
+    History { session: String },
+    /// Delete a session and all its exchanges.
+    ForgetSession { session: String },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Import synthetic exchanges over the socket, then time recalls.
+    Core {
+        #[arg(long, value_name = "PATH")]
+        socket: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        exchanges: usize,
+        #[arg(long, default_value_t = 1_000)]
+        queries: usize,
+        /// Exchanges per import request.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Concurrent import connections.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}

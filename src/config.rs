@@ -1,0 +1,627 @@
+//! Configuration: built-in defaults, overridden by one TOML file.
+//!
+//! Lookup order (first hit wins): `--config FILE`, `$MEMD_CONFIG`,
+//! `$XDG_CONFIG_HOME/memd/memd.toml` (or `~/.config/memd/memd.toml`),
+//! `/etc/memd/memd.toml`, else built-in defaults. A file named explicitly
+//! (flag or environment) must exist; the well-known locations are optional.
+//!
+//! Every section rejects unknown keys, and every error names the file and the
+//! key, so a typo never silently falls back to a default. `config/memd.toml`
+//! documents every option with its default; a unit test keeps the two in step.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config file {path}: invalid value for `{key}`: {message}")]
+    Invalid {
+        path: String,
+        key: &'static str,
+        message: String,
+    },
+}
+
+/// Where the effective configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Defaults,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::File(p) => write!(f, "{}", p.display()),
+            ConfigSource::Defaults => f.write_str("<built-in defaults>"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    pub log: LogConfig,
+    pub store: StoreConfig,
+    pub embed: EmbedConfig,
+    pub api: ApiConfig,
+    pub recall: RecallConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Unset: `$STATE_DIRECTORY` (systemd), else `$XDG_DATA_HOME/memd`,
+    /// else `~/.local/share/memd`.
+    pub data_dir: Option<PathBuf>,
+    /// Unset: `$RUNTIME_DIRECTORY/memd.sock` (systemd), else
+    /// `$XDG_RUNTIME_DIR/memd/memd.sock`, else `/tmp/memd-$UID/memd.sock`.
+    pub socket: Option<PathBuf>,
+    pub socket_mode: SocketMode,
+    /// Unset: the daemon's own uid and root.
+    pub allowed_uids: Option<Vec<u32>>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout_s: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            socket: None,
+            socket_mode: SocketMode(0o600),
+            allowed_uids: None,
+            shutdown_timeout_s: 10,
+        }
+    }
+}
+
+/// Unix permission bits for the socket file. Accepted as an octal string
+/// (`"0600"`) or a TOML octal integer (`0o600`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct SocketMode(pub u32);
+
+impl From<SocketMode> for String {
+    fn from(m: SocketMode) -> String {
+        format!("{:04o}", m.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SocketMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u32),
+            Str(String),
+        }
+        let mode = match Raw::deserialize(d)? {
+            Raw::Int(i) => i,
+            Raw::Str(s) => {
+                let digits = s.trim().trim_start_matches("0o");
+                u32::from_str_radix(digits, 8).map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is not an octal mode; write e.g. \"0600\""
+                    ))
+                })?
+            }
+        };
+        if mode > 0o777 {
+            return Err(serde::de::Error::custom(format!(
+                "{mode} is larger than 0o777; write the mode as an octal string such as \"0600\""
+            )));
+        }
+        Ok(SocketMode(mode))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A level (`error`, `warn`, `info`, `debug`, `trace`) or a full
+    /// tracing filter such as `memd=debug,info`. Changes on SIGHUP.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// How long a SQLite call waits on a lock before failing.
+    pub busy_timeout_ms: u64,
+    /// `full`: an acknowledged write survives power loss (fsync per commit).
+    /// `normal`: it survives a crash of memd, not of the machine.
+    pub synchronous: Synchronous,
+    /// Read connections used in parallel by recall and listing.
+    pub read_connections: usize,
+    /// Most write requests the single writer folds into one transaction.
+    pub max_batch_ops: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            busy_timeout_ms: 5000,
+            synchronous: Synchronous::Full,
+            read_connections: 4,
+            max_batch_ops: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedConfig {
+    pub provider: EmbedProvider,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        Self {
+            provider: EmbedProvider::Hash,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedProvider {
+    /// Deterministic feature hashing: no model, weakly semantic.
+    Hash,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Largest request body accepted (bytes); larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Largest `content` of one exchange (bytes); larger ones get 422.
+    pub max_content_bytes: usize,
+    /// Largest `metadata` object of one exchange, serialised (bytes).
+    pub max_metadata_bytes: usize,
+    /// A request still running after this long is answered with 503.
+    pub request_timeout_s: u64,
+    /// Connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_content_bytes: 256 * 1024,
+            max_metadata_bytes: 64 * 1024,
+            request_timeout_s: 30,
+            max_connections: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecallConfig {
+    /// `k` when the request gives none.
+    pub default_k: usize,
+    /// Largest `k` a request may ask for.
+    pub max_k: usize,
+}
+
+impl Default for RecallConfig {
+    fn default() -> Self {
+        Self {
+            default_k: 10,
+            max_k: 1000,
+        }
+    }
+}
+
+/// A configuration together with where it came from and its resolved paths.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub source: ConfigSource,
+}
+
+impl Config {
+    /// Finds and loads the configuration following the documented order.
+    pub fn load(explicit: Option<&Path>) -> Result<Loaded, ConfigError> {
+        match locate(explicit)? {
+            Some(path) => {
+                let config = Self::from_file(&path)?;
+                Ok(Loaded {
+                    config,
+                    source: ConfigSource::File(path),
+                })
+            }
+            None => Ok(Loaded {
+                config: Config::default(),
+                source: ConfigSource::Defaults,
+            }),
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates `text`; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            ConfigError::Parse {
+                path: origin.to_owned(),
+                message: if key == "." {
+                    inner
+                } else {
+                    format!("key `{key}`: {}", inner.trim())
+                },
+            }
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            key,
+            message,
+        };
+        if let Err(e) = check_log_filter(&self.log.level) {
+            return Err(invalid(
+                "log.level",
+                format!("`{}` is not a level or filter: {e}", self.log.level),
+            ));
+        }
+        if self.daemon.socket_mode.0 & 0o600 != 0o600 {
+            return Err(invalid(
+                "daemon.socket_mode",
+                "the owner needs read and write permission (at least 0600)".into(),
+            ));
+        }
+        if let Some(p) = &self.daemon.data_dir
+            && p.as_os_str().is_empty()
+        {
+            return Err(invalid("daemon.data_dir", "must not be empty".into()));
+        }
+        if let Some(p) = &self.daemon.socket {
+            // sun_path holds 108 bytes including the terminating NUL.
+            if p.as_os_str().len() > 107 {
+                return Err(invalid(
+                    "daemon.socket",
+                    format!(
+                        "path is {} bytes; Unix sockets allow at most 107",
+                        p.as_os_str().len()
+                    ),
+                ));
+            }
+            if p.as_os_str().is_empty() {
+                return Err(invalid("daemon.socket", "must not be empty".into()));
+            }
+        }
+        if self.store.read_connections == 0 || self.store.read_connections > 64 {
+            return Err(invalid(
+                "store.read_connections",
+                "must be between 1 and 64".into(),
+            ));
+        }
+        if self.store.max_batch_ops == 0 {
+            return Err(invalid("store.max_batch_ops", "must be at least 1".into()));
+        }
+        if self.api.max_body_bytes < 1024 {
+            return Err(invalid(
+                "api.max_body_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+        if self.api.max_content_bytes == 0 || self.api.max_content_bytes > self.api.max_body_bytes {
+            return Err(invalid(
+                "api.max_content_bytes",
+                "must be between 1 and api.max_body_bytes".into(),
+            ));
+        }
+        if self.api.request_timeout_s == 0 {
+            return Err(invalid(
+                "api.request_timeout_s",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.api.max_connections == 0 {
+            return Err(invalid("api.max_connections", "must be at least 1".into()));
+        }
+        if self.recall.max_k == 0 {
+            return Err(invalid("recall.max_k", "must be at least 1".into()));
+        }
+        if self.recall.default_k == 0 || self.recall.default_k > self.recall.max_k {
+            return Err(invalid(
+                "recall.default_k",
+                "must be between 1 and recall.max_k".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(p) = &self.daemon.data_dir {
+            return p.clone();
+        }
+        if let Some(p) = env_path("STATE_DIRECTORY") {
+            // systemd may pass several colon-separated directories; the first is ours.
+            let first = p
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            return PathBuf::from(first);
+        }
+        if let Some(p) = env_path("XDG_DATA_HOME") {
+            return p.join("memd");
+        }
+        match env_path("HOME") {
+            Some(home) => home.join(".local/share/memd"),
+            None => PathBuf::from("/var/lib/memd"),
+        }
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        if let Some(p) = &self.daemon.socket {
+            return p.clone();
+        }
+        default_socket_path()
+    }
+
+    pub fn allowed_uids(&self) -> Vec<u32> {
+        match &self.daemon.allowed_uids {
+            Some(list) => list.clone(),
+            None => {
+                let me = current_uid();
+                if me == 0 { vec![0] } else { vec![me, 0] }
+            }
+        }
+    }
+}
+
+/// Accepts a level or comma-separated `target=level` directives. Stricter
+/// than tracing's own parser, which takes any word as a target name and so
+/// would turn a typo such as `inf` into "log nothing".
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |s: &str| LEVELS.contains(&s.trim().to_ascii_lowercase().as_str());
+    if filter.trim().is_empty() {
+        return Err("empty".into());
+    }
+    for part in filter.split(',') {
+        let ok = match part.split_once('=') {
+            Some((target, level)) => {
+                !target.trim().is_empty()
+                    && target
+                        .trim()
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == ':' || c == '-')
+                    && is_level(level)
+            }
+            None => is_level(part),
+        };
+        if !ok {
+            return Err(format!(
+                "`{part}` is neither a level ({}) nor target=level",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("memd.db")
+}
+
+pub fn default_socket_path() -> PathBuf {
+    if let Some(p) = env_path("RUNTIME_DIRECTORY") {
+        let first = p
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        return PathBuf::from(first).join("memd.sock");
+    }
+    if let Some(p) = env_path("XDG_RUNTIME_DIR") {
+        return p.join("memd/memd.sock");
+    }
+    PathBuf::from(format!("/tmp/memd-{}/memd.sock", current_uid()))
+}
+
+pub fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn locate(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+    let must_exist = |p: PathBuf| {
+        if p.exists() {
+            Ok(Some(p))
+        } else {
+            Err(ConfigError::Read {
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
+                path: p,
+            })
+        }
+    };
+    if let Some(p) = explicit {
+        return must_exist(p.to_owned());
+    }
+    if let Some(p) = env_path("MEMD_CONFIG") {
+        return must_exist(p);
+    }
+    let user = env_path("XDG_CONFIG_HOME")
+        .or_else(|| env_path("HOME").map(|h| h.join(".config")))
+        .map(|d| d.join("memd/memd.toml"));
+    for candidate in user
+        .into_iter()
+        .chain([PathBuf::from("/etc/memd/memd.toml")])
+    {
+        if candidate.is_file() {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate("<test>").unwrap();
+    }
+
+    #[test]
+    fn documented_file_parses_to_the_defaults() {
+        // config/memd.toml documents every option with its default value; if
+        // it parses to anything but the defaults, the docs are lying.
+        let text = include_str!("../config/memd.toml");
+        let parsed = Config::from_toml(text, "config/memd.toml").unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn documented_file_mentions_every_option() {
+        let text = include_str!("../config/memd.toml");
+        let value = toml::Value::try_from(Config::default()).unwrap();
+        let mut missing = Vec::new();
+        for (section, table) in value.as_table().unwrap() {
+            let keys: Vec<&String> = table.as_table().unwrap().keys().collect();
+            for key in keys {
+                if !text.contains(&format!("{key} =")) {
+                    missing.push(format!("{section}.{key}"));
+                }
+            }
+        }
+        // Options whose default is "unset" do not serialise; check them by name.
+        for key in ["data_dir =", "socket =", "allowed_uids ="] {
+            if !text.contains(key) {
+                missing.push(key.to_owned());
+            }
+        }
+        assert!(missing.is_empty(), "undocumented options: {missing:?}");
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let err =
+            Config::from_toml("[daemon]\nsocket_mdoe = \"0600\"\n", "/etc/x.toml").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("/etc/x.toml"), "{msg}");
+        assert!(msg.contains("socket_mdoe"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_section_is_an_error() {
+        let err = Config::from_toml("[deamon]\n", "f.toml").unwrap_err();
+        assert!(err.to_string().contains("deamon"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = Config::from_toml("[api]\nmax_body_bytes = \"big\"\n", "f.toml").unwrap_err();
+        assert!(err.to_string().contains("api.max_body_bytes"), "{err}");
+    }
+
+    #[test]
+    fn log_filters() {
+        for ok in [
+            "info",
+            "DEBUG",
+            "memd=debug,info",
+            "memd::store=trace,warn",
+            "off",
+        ] {
+            check_log_filter(ok).unwrap();
+        }
+        for bad in ["", "inf", "memd=loud", "=debug"] {
+            assert!(check_log_filter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn socket_mode_forms() {
+        let c = Config::from_toml("[daemon]\nsocket_mode = \"0660\"\n", "f").unwrap();
+        assert_eq!(c.daemon.socket_mode.0, 0o660);
+        let c = Config::from_toml("[daemon]\nsocket_mode = 0o640\n", "f").unwrap();
+        assert_eq!(c.daemon.socket_mode.0, 0o640);
+        assert!(Config::from_toml("[daemon]\nsocket_mode = 600\n", "f").is_err());
+        assert!(Config::from_toml("[daemon]\nsocket_mode = \"rw\"\n", "f").is_err());
+        let err = Config::from_toml("[daemon]\nsocket_mode = \"0400\"\n", "f").unwrap_err();
+        assert!(err.to_string().contains("daemon.socket_mode"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        for (text, key) in [
+            ("[log]\nlevel = \"loud!!\"\n", "log.level"),
+            ("[log]\nlevel = \"inf\"\n", "log.level"),
+            ("[log]\nformat = \"xml\"\n", "log.format"),
+            ("[embed]\nprovider = \"magic\"\n", "embed.provider"),
+            ("[recall]\ndefault_k = 0\n", "recall.default_k"),
+            ("[store]\nread_connections = 0\n", "store.read_connections"),
+            ("[store]\nsynchronous = \"off\"\n", "store.synchronous"),
+        ] {
+            let err = Config::from_toml(text, "f").unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} -> {err}");
+        }
+    }
+}

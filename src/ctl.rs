@@ -1,0 +1,475 @@
+//! `memd ctl`: a thin HTTP/1.1 client of the API over the Unix socket.
+//!
+//! Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage (clap),
+//! 3 the daemon is not reachable.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+use crate::cli::{CtlArgs, CtlCommand};
+use crate::config::Config;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_DAEMON_ERROR: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_UNREACHABLE: i32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "cannot reach memd at {socket}: {source}\n\
+         Is the daemon running? Start it with `memd daemon` (or `systemctl --user start memd`), \
+         or point to its socket with --socket PATH."
+    )]
+    Unreachable {
+        socket: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("connection to memd at {socket} failed: {message}")]
+    Protocol { socket: PathBuf, message: String },
+}
+
+/// One keep-alive connection to the daemon.
+pub struct Connection {
+    socket: PathBuf,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    pub async fn open(socket: &Path) -> Result<Connection, ClientError> {
+        let stream = tokio::net::UnixStream::connect(socket)
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                socket: socket.to_owned(),
+                source,
+            })?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Protocol {
+                socket: socket.to_owned(),
+                message: e.to_string(),
+            })?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Connection {
+            socket: socket.to_owned(),
+            sender,
+        })
+    }
+
+    pub async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let protocol = |e: &dyn std::fmt::Display| ClientError::Protocol {
+            socket: self.socket.clone(),
+            message: e.to_string(),
+        };
+        self.sender.ready().await.map_err(|e| protocol(&e))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "memd");
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| protocol(&e))?;
+        let resp = self
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| protocol(&e))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| protocol(&e))?
+            .to_bytes();
+        Ok((status, bytes))
+    }
+
+    /// Sends a request and parses a JSON answer; non-2xx → `Err(answer)`.
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Result<Value, Value>, ClientError> {
+        let body = body.map(|b| Bytes::from(b.to_string()));
+        let (status, bytes) = self.request(method, path, body).await?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!({"error": {"code": "bad_response", "message": String::from_utf8_lossy(&bytes)}}));
+        Ok(if status.is_success() {
+            Ok(value)
+        } else {
+            Err(value)
+        })
+    }
+}
+
+/// Which socket `ctl` talks to: `--socket`/`$MEMD_SOCKET`, the config's
+/// `daemon.socket`, else the default; if that does not exist but the system
+/// unit's socket does, that one.
+pub fn resolve_socket(args: &CtlArgs) -> Result<PathBuf, String> {
+    if let Some(s) = &args.socket {
+        return Ok(s.clone());
+    }
+    let loaded = Config::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    if loaded.config.daemon.socket.is_some() {
+        return Ok(loaded.config.socket_path());
+    }
+    let default = loaded.config.socket_path();
+    let system = PathBuf::from("/run/memd/memd.sock");
+    if !default.exists() && system.exists() {
+        return Ok(system);
+    }
+    Ok(default)
+}
+
+pub async fn run(args: CtlArgs) -> i32 {
+    let socket = match resolve_socket(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("memd ctl: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut conn = match Connection::open(&socket).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("memd ctl: {e}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    match dispatch(&mut conn, &args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("memd ctl: {e}");
+            match e {
+                CtlError::Client(ClientError::Unreachable { .. }) => EXIT_UNREACHABLE,
+                CtlError::Client(ClientError::Protocol { .. }) => EXIT_UNREACHABLE,
+                CtlError::Usage(_) => EXIT_USAGE,
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CtlError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn dispatch(conn: &mut Connection, args: &CtlArgs) -> Result<i32, CtlError> {
+    let json_out = args.json;
+    let answer = match &args.command {
+        CtlCommand::Status => conn.call(Method::GET, "/v1/status", None).await?,
+        CtlCommand::Remember {
+            session,
+            namespace,
+            role,
+            ext_id,
+            at,
+            text,
+        } => {
+            let mut body = json!({"role": role, "content": text.join(" ")});
+            if let Some(ns) = namespace {
+                body["namespace"] = json!(ns);
+            }
+            if let Some(x) = ext_id {
+                body["ext_id"] = json!(x);
+            }
+            if let Some(t) = at {
+                body["created_at"] = json!(t);
+            }
+            let path = format!("/v1/sessions/{}/exchanges", enc(session));
+            conn.call(Method::POST, &path, Some(body)).await?
+        }
+        CtlCommand::Import { file } => return import(conn, file, json_out).await,
+        CtlCommand::Recall {
+            k,
+            namespace,
+            session,
+            query,
+        } => {
+            let mut body = json!({"query": query.join(" ")});
+            if let Some(k) = k {
+                body["k"] = json!(k);
+            }
+            if let Some(ns) = namespace {
+                body["namespace"] = json!(ns);
+            }
+            if let Some(s) = session {
+                body["session_id"] = json!(s);
+            }
+            conn.call(Method::POST, "/v1/recall", Some(body)).await?
+        }
+        CtlCommand::Sessions { namespace, limit } => {
+            let mut path = format!("/v1/sessions?limit={limit}");
+            if let Some(ns) = namespace {
+                path.push_str(&format!("&namespace={}", enc(ns)));
+            }
+            conn.call(Method::GET, &path, None).await?
+        }
+        CtlCommand::History { session } => {
+            conn.call(Method::GET, &format!("/v1/sessions/{}", enc(session)), None)
+                .await?
+        }
+        CtlCommand::ForgetSession { session } => {
+            conn.call(
+                Method::DELETE,
+                &format!("/v1/sessions/{}", enc(session)),
+                None,
+            )
+            .await?
+        }
+    };
+    Ok(print_answer(&args.command, answer, json_out))
+}
+
+fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) -> i32 {
+    let value = match answer {
+        Ok(v) => v,
+        Err(err) => {
+            if json_out {
+                println!("{err}");
+            } else {
+                let code = err["error"]["code"].as_str().unwrap_or("error");
+                let msg = err["error"]["message"].as_str().unwrap_or("");
+                eprintln!("memd: {code}: {msg}");
+            }
+            return EXIT_DAEMON_ERROR;
+        }
+    };
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+        return EXIT_OK;
+    }
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    match cmd {
+        CtlCommand::Status => {
+            println!(
+                "memd {} (pid {}), up {}s",
+                s(&value["version"]),
+                s(&value["pid"]),
+                s(&value["uptime_s"])
+            );
+            println!("socket:    {}", s(&value["socket"]));
+            println!("database:  {}", s(&value["db_path"]));
+            println!("config:    {}", s(&value["config"]));
+            let e = &value["embedder"];
+            println!(
+                "embedder:  {} {} ({}-d)",
+                s(&e["provider"]),
+                s(&e["model"]),
+                s(&e["dim"])
+            );
+            let c = &value["counts"];
+            println!("sessions:  {}", s(&c["sessions"]));
+            println!("exchanges: {}", s(&c["exchanges"]));
+        }
+        CtlCommand::Remember { .. } => {
+            if value["duplicate"].as_bool() == Some(true) {
+                println!(
+                    "already stored as exchange {} in session {} (namespace {})",
+                    s(&value["id"]),
+                    s(&value["session_id"]),
+                    s(&value["namespace"])
+                );
+            } else {
+                println!(
+                    "stored exchange {} in session {} (namespace {})",
+                    s(&value["id"]),
+                    s(&value["session_id"]),
+                    s(&value["namespace"])
+                );
+            }
+        }
+        CtlCommand::Recall { .. } => {
+            let results = value["results"].as_array().cloned().unwrap_or_default();
+            if results.is_empty() {
+                println!("no matches");
+            }
+            for (i, r) in results.iter().enumerate() {
+                println!(
+                    "{:>2}. [{:.3}] {} #{} {} {}: {}",
+                    i + 1,
+                    r["score"].as_f64().unwrap_or(0.0),
+                    s(&r["session_id"]),
+                    s(&r["id"]),
+                    s(&r["created_at"]),
+                    s(&r["role"]),
+                    one_line(&s(&r["content"]), 160)
+                );
+            }
+        }
+        CtlCommand::Sessions { .. } => {
+            let sessions = value["sessions"].as_array().cloned().unwrap_or_default();
+            if sessions.is_empty() {
+                println!("no sessions in namespace {}", s(&value["namespace"]));
+            } else {
+                println!("{:<40} {:>9}  UPDATED", "SESSION", "EXCHANGES");
+                for x in sessions {
+                    println!(
+                        "{:<40} {:>9}  {}",
+                        s(&x["id"]),
+                        s(&x["exchanges"]),
+                        s(&x["updated_at"])
+                    );
+                }
+            }
+        }
+        CtlCommand::History { .. } => {
+            let sess = &value["session"];
+            println!(
+                "session {} (namespace {}), {} exchanges",
+                s(&sess["id"]),
+                s(&sess["namespace"]),
+                s(&sess["exchanges"])
+            );
+            for x in value["exchanges"].as_array().cloned().unwrap_or_default() {
+                println!(
+                    "[{}] {}: {}",
+                    s(&x["created_at"]),
+                    s(&x["role"]),
+                    s(&x["content"])
+                );
+            }
+        }
+        CtlCommand::ForgetSession { .. } => {
+            println!(
+                "deleted session {} ({} exchanges)",
+                s(&value["deleted"]),
+                s(&value["exchanges"])
+            );
+        }
+        CtlCommand::Import { .. } => {}
+    }
+    EXIT_OK
+}
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Largest import request ctl sends; bigger files go in several requests
+/// split at line boundaries, with line numbers adjusted in the report.
+const IMPORT_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+async fn import(conn: &mut Connection, file: &Path, json_out: bool) -> Result<i32, CtlError> {
+    let mut data = Vec::new();
+    let read = if file.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut data)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| f.read_to_end(&mut data))
+    };
+    read.map_err(|e| CtlError::Usage(format!("cannot read {}: {e}", file.display())))?;
+
+    let (mut imported, mut duplicates) = (0u64, 0u64);
+    let mut rejected: Vec<Value> = Vec::new();
+    let mut line_offset = 0usize;
+    let mut rest: &[u8] = &data;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(IMPORT_REQUEST_BYTES);
+        if end < rest.len() {
+            // Cut after the last newline in the window (or send one long line whole).
+            end = match rest[..end].iter().rposition(|b| *b == b'\n') {
+                Some(p) => p + 1,
+                None => rest
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(rest.len(), |p| p + 1),
+            };
+        }
+        let (chunk, tail) = rest.split_at(end);
+        let lines_in_chunk = chunk.iter().filter(|b| **b == b'\n').count();
+        let (status, body) = conn
+            .request(
+                Method::POST,
+                "/v1/import",
+                Some(Bytes::copy_from_slice(chunk)),
+            )
+            .await?;
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if !status.is_success() {
+            let code = value["error"]["code"].as_str().unwrap_or("error");
+            let msg = value["error"]["message"].as_str().unwrap_or("");
+            eprintln!(
+                "memd: {code}: {msg} (request covering lines {}..{}; {imported} lines imported before it)",
+                line_offset + 1,
+                line_offset + lines_in_chunk.max(1)
+            );
+            return Ok(EXIT_DAEMON_ERROR);
+        }
+        imported += value["imported"].as_u64().unwrap_or(0);
+        duplicates += value["duplicates"].as_u64().unwrap_or(0);
+        for r in value["rejected"].as_array().cloned().unwrap_or_default() {
+            let line = r["line"].as_u64().unwrap_or(0) as usize + line_offset;
+            rejected.push(json!({"line": line, "error": r["error"]}));
+        }
+        line_offset += lines_in_chunk;
+        rest = tail;
+    }
+    let report = json!({"imported": imported, "duplicates": duplicates, "rejected": rejected});
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "imported {imported}, duplicates {duplicates}, rejected {}",
+            rejected.len()
+        );
+        let mut err = std::io::stderr().lock();
+        for r in &rejected {
+            let _ = writeln!(
+                err,
+                "  line {}: {}",
+                r["line"],
+                r["error"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,295 @@
+//! The daemon's lifecycle.
+//!
+//! Order: data dir → lock → store (migrate, load index) → bind socket →
+//! serve → `READY=1` → wait for the shutdown token → `STOPPING=1` → stop
+//! accepting and drain in-flight requests (bounded) → close the store (the
+//! writer commits what was queued) → remove the socket → return.
+//!
+//! The caller supplies shutdown (a [`CancellationToken`]) and reload
+//! requests (an mpsc whose sender the signal task holds; closing it just
+//! means no more reloads), so tests can drive the lifecycle without signals.
+
+mod lock;
+mod notify;
+pub mod signals;
+mod socket;
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use lock::{LockError, lock_path};
+pub use socket::SocketError;
+
+use crate::api::{self, AppState};
+use crate::config::{self, Config, ConfigError, ConfigSource, Loaded};
+use crate::embed;
+use crate::logging::LogHandle;
+use crate::recall::RecallEngine;
+use crate::store::{ModelSpec, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot open the store at {path}: {source}")]
+    Store { path: PathBuf, source: StoreError },
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub struct Control {
+    pub shutdown: CancellationToken,
+    pub reload: mpsc::Receiver<()>,
+    /// The `--config` given on the command line, re-read on reload.
+    pub explicit_config: Option<PathBuf>,
+    pub log: Option<LogHandle>,
+}
+
+pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError> {
+    let cfg = loaded.config.clone();
+    let data_dir = cfg.data_dir();
+    let socket_path = cfg.socket_path();
+    ensure_dir(&data_dir)?;
+    let _lock = lock::acquire(&data_dir)?;
+
+    let embedder = embed::from_config(&cfg.embed);
+    let model = ModelSpec {
+        name: embedder.model_id().to_owned(),
+        dim: embedder.dim(),
+    };
+    let db_path = config::db_path(&data_dir);
+    let (store, report) = {
+        let (db, store_cfg) = (db_path.clone(), cfg.store.clone());
+        tokio::task::spawn_blocking(move || Store::open(&db, &store_cfg, &model))
+            .await
+            .map_err(|e| DaemonError::Internal(e.to_string()))?
+            .map_err(|source| DaemonError::Store {
+                path: db_path.clone(),
+                source,
+            })?
+    };
+    tracing::info!(
+        db = %db_path.display(),
+        schema = report.schema_after,
+        vectors = report.vectors_loaded,
+        index_load_ms = report.index_load.as_millis() as u64,
+        "store open"
+    );
+
+    let listener = socket::bind(&socket_path, cfg.daemon.socket_mode.0)?;
+    let socket_ino = std::fs::metadata(&socket_path).map(|m| m.ino()).ok();
+    let state = AppState {
+        recall: RecallEngine::new(store.clone(), embedder.clone()),
+        store: store.clone(),
+        embedder: embedder.clone(),
+        config: Arc::new(RwLock::new(cfg.clone())),
+        config_source: loaded.source.to_string(),
+        metrics: Arc::default(),
+        started: Instant::now(),
+        socket: socket_path.clone(),
+        data_dir: data_dir.clone(),
+        allowed_uids: Arc::new(cfg.allowed_uids()),
+    };
+    let listener = api::uds::UdsListener::new(listener, cfg.api.max_connections);
+    let stop_accepting = control.shutdown.clone();
+    let mut server = tokio::spawn(api::serve(listener, state.clone(), async move {
+        stop_accepting.cancelled().await
+    }));
+    tracing::info!(
+        socket = %socket_path.display(),
+        config = %loaded.source,
+        embedder = embedder.model_id(),
+        pid = std::process::id(),
+        "memd ready"
+    );
+    notify::ready(&format!("serving on {}", socket_path.display()));
+    let watchdog = notify::spawn_watchdog(store.clone(), control.shutdown.clone());
+
+    let mut server_done = false;
+    loop {
+        tokio::select! {
+            _ = control.shutdown.cancelled() => break,
+            res = &mut server => {
+                server_done = true;
+                match res {
+                    Ok(Ok(())) => tracing::error!("the API server stopped unexpectedly"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "the API server failed"),
+                    Err(e) => tracing::error!(error = %e, "the API server task failed"),
+                }
+                control.shutdown.cancel();
+                break;
+            }
+            Some(()) = control.reload.recv() => {
+                reload(&state, &control);
+            }
+        }
+    }
+
+    notify::stopping();
+    tracing::info!("shutting down: no new connections; waiting for in-flight requests");
+    let grace = Duration::from_secs(cfg.daemon.shutdown_timeout_s);
+    if !server_done {
+        match tokio::time::timeout(grace, &mut server).await {
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!(
+                    grace_s = grace.as_secs(),
+                    "requests still running after daemon.shutdown_timeout_s; cutting them off"
+                );
+                server.abort();
+            }
+        }
+    }
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    drop(state);
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .map_err(|e| DaemonError::Internal(e.to_string()))?;
+    remove_socket(&socket_path, socket_ino);
+    tracing::info!("memd stopped");
+    Ok(())
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), DaemonError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| DaemonError::Io {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// Removes the socket only if it is still the one we bound (a newer daemon
+/// may have replaced it after we stopped answering).
+fn remove_socket(path: &Path, ino: Option<u64>) {
+    let current = std::fs::symlink_metadata(path).map(|m| m.ino()).ok();
+    if current.is_some()
+        && current == ino
+        && let Err(e) = std::fs::remove_file(path)
+    {
+        tracing::warn!(socket = %path.display(), error = %e, "could not remove the socket");
+    }
+}
+
+/// Re-reads the configuration and applies what can change live. Keys that
+/// only take effect at start are reported and keep their running values.
+fn reload(state: &AppState, control: &Control) {
+    notify::reloading();
+    let loaded = match Config::load(control.explicit_config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "reload failed; keeping the running configuration");
+            notify::ready("reload failed; running configuration kept");
+            return;
+        }
+    };
+    let new = loaded.config;
+    let mut running = state.config.write().unwrap_or_else(|p| p.into_inner());
+    let old = running.clone();
+    let mut merged = old.clone();
+    merged.log.level = new.log.level.clone();
+    merged.api.request_timeout_s = new.api.request_timeout_s;
+    merged.api.max_content_bytes = new.api.max_content_bytes.min(old.api.max_body_bytes);
+    merged.api.max_metadata_bytes = new.api.max_metadata_bytes;
+    merged.recall = new.recall.clone();
+
+    let mut applied = Vec::new();
+    for (key, before, after) in diff(&old, &merged) {
+        applied.push(key.clone());
+        tracing::info!(key = %key, from = %before, to = %after, "configuration changed");
+    }
+    let mut needs_restart = Vec::new();
+    for (key, _, after) in diff(&merged, &new) {
+        tracing::warn!(key = %key, to = %after, "configuration change takes effect only after a restart");
+        needs_restart.push(key);
+    }
+    if old.log.level != merged.log.level
+        && let Some(log) = &control.log
+        && let Err(e) = log.set_level(&merged.log.level)
+    {
+        tracing::error!(error = %e, "could not apply log.level");
+    }
+    *running = merged;
+    let source = match loaded.source {
+        ConfigSource::File(p) => p.display().to_string(),
+        ConfigSource::Defaults => "built-in defaults".into(),
+    };
+    tracing::info!(
+        source = %source,
+        applied = applied.len(),
+        needs_restart = needs_restart.len(),
+        "configuration reloaded"
+    );
+    notify::ready("configuration reloaded");
+}
+
+/// Flattened `key, old, new` for every leaf that differs.
+fn diff(a: &Config, b: &Config) -> Vec<(String, String, String)> {
+    fn walk(
+        prefix: &str,
+        a: Option<&toml::Value>,
+        b: Option<&toml::Value>,
+        out: &mut Vec<(String, String, String)>,
+    ) {
+        match (a, b) {
+            (Some(toml::Value::Table(ta)), Some(toml::Value::Table(tb))) => {
+                let keys: std::collections::BTreeSet<&String> =
+                    ta.keys().chain(tb.keys()).collect();
+                for k in keys {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, ta.get(k), tb.get(k), out);
+                }
+            }
+            (x, y) if x != y => {
+                let show =
+                    |v: Option<&toml::Value>| v.map_or("<unset>".to_owned(), |v| v.to_string());
+                out.push((prefix.to_owned(), show(x), show(y)));
+            }
+            _ => {}
+        }
+    }
+    let (ta, tb) = (toml::Value::try_from(a).ok(), toml::Value::try_from(b).ok());
+    let mut out = Vec::new();
+    walk("", ta.as_ref(), tb.as_ref(), &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_names_changed_leaves() {
+        let a = Config::default();
+        let mut b = a.clone();
+        b.log.level = "debug".into();
+        b.daemon.socket = Some("/tmp/x.sock".into());
+        let keys: Vec<String> = diff(&a, &b).into_iter().map(|d| d.0).collect();
+        assert_eq!(
+            keys,
+            vec!["daemon.socket".to_owned(), "log.level".to_owned()]
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! systemd notifications (no-ops when not run by systemd).
+
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+
+fn send(states: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
+}
+
+pub fn ready(status: &str) {
+    send(&[NotifyState::Ready, NotifyState::Status(status)]);
+}
+
+pub fn reloading() {
+    send(&[
+        NotifyState::Reloading,
+        NotifyState::Status("reloading configuration"),
+    ]);
+}
+
+pub fn stopping() {
+    send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+}
+
+/// Pings the watchdog at half its period, but only while the writer
+/// answers a barrier: a wedged writer should get the daemon restarted.
+pub fn spawn_watchdog(
+    store: Store,
+    shutdown: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let period = sd_notify::watchdog_enabled()?;
+    let half = (period / 2).max(Duration::from_millis(100));
+    tracing::info!(
+        period_ms = period.as_millis() as u64,
+        "systemd watchdog enabled"
+    );
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(half);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match tokio::time::timeout(half, store.barrier()).await {
+                Ok(Ok(())) => send(&[NotifyState::Watchdog]),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "writer unavailable; not pinging the watchdog")
+                }
+                Err(_) => {
+                    tracing::error!("writer did not answer in time; not pinging the watchdog")
+                }
+            }
+        }
+    }))
+}

@@ -1,0 +1,19 @@
+//! memd: a long-term memory daemon for AI agents on embedded SQLite.
+//!
+//! Layers, bottom up: [`config`], [`store`] (SQLite + the writer thread),
+//! [`index`] (in-memory vectors), [`embed`], [`recall`], [`api`] (HTTP over
+//! a Unix socket), [`daemon`] (lifecycle), and the clients [`ctl`] and
+//! [`bench`].
+
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod ctl;
+pub mod daemon;
+pub mod embed;
+pub mod index;
+pub mod logging;
+pub mod recall;
+pub mod store;
+pub mod time;

@@ -1,0 +1,117 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use memd::cli::{BenchCommand, Cli, Command};
+use memd::config::Config;
+use memd::{bench, ctl, daemon, logging};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Daemon { config } => run_daemon(config),
+        Command::Ctl(args) => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("memd ctl: cannot start runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            ExitCode::from(rt.block_on(ctl::run(args)) as u8)
+        }
+        Command::CheckConfig { config } => match Config::load(config.as_deref()) {
+            Ok(loaded) => {
+                println!("# configuration from {}", loaded.source);
+                println!("# data_dir = {}", loaded.config.data_dir().display());
+                println!("# socket   = {}", loaded.config.socket_path().display());
+                match toml::to_string_pretty(&loaded.config) {
+                    Ok(s) => print!("{s}"),
+                    Err(e) => eprintln!("cannot render configuration: {e}"),
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("memd: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Bench(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let result = rt.block_on(async {
+                match args.command {
+                    BenchCommand::Core {
+                        socket,
+                        exchanges,
+                        queries,
+                        batch,
+                        concurrency,
+                        json,
+                    } => bench::core(socket, exchanges, queries, batch, concurrency, json).await,
+                }
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("memd bench: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn run_daemon(config: Option<std::path::PathBuf>) -> ExitCode {
+    let loaded = match Config::load(config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("memd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let log = logging::init(&loaded.config.log.level, loaded.config.log.format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("memd-rt")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(async {
+        let shutdown = CancellationToken::new();
+        let reload = daemon::signals::spawn(shutdown.clone()).map_err(|e| {
+            daemon::DaemonError::Internal(format!("cannot install signal handlers: {e}"))
+        })?;
+        daemon::run(
+            loaded,
+            daemon::Control {
+                shutdown,
+                reload,
+                explicit_config: config,
+                log: Some(log),
+            },
+        )
+        .await
+    });
+    // Blocking tasks that outlive shutdown (a stuck client read) must not
+    // hold the exit hostage.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}

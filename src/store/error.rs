@@ -1,0 +1,52 @@
+//! The store layer's one error type.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("the disk holding the database is full: {0}")]
+    DiskFull(String),
+    #[error("the database is read-only: {0}")]
+    ReadOnly(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "database schema version {found} is newer than this memd understands ({supported}); \
+         run a newer memd or restore a snapshot"
+    )]
+    SchemaTooNew { found: u32, supported: u32 },
+    #[error("{0} is not a memd database ({1})")]
+    NotADatabase(PathBuf, String),
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(e.to_string()),
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// A copy for fan-out to every request of a failed group commit.
+    pub(crate) fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::DiskFull(m) => StoreError::DiskFull(m.clone()),
+            StoreError::ReadOnly(m) => StoreError::ReadOnly(m.clone()),
+            StoreError::Closed => StoreError::Closed,
+            other => StoreError::Corrupt(format!("commit failed: {other}")),
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The store: one SQLite database in WAL mode, one writer thread, a pool of
+//! readers, and the in-memory vector index kept in step with the writer.
+//!
+//! Invariants:
+//! - every write goes through the writer thread ([`writer`]); a write is
+//!   acknowledged only after its transaction committed;
+//! - blocking SQLite calls never run on async executor threads (the writer
+//!   has its own thread, readers run in `spawn_blocking`);
+//! - a session's namespace is fixed by its first exchange.
+
+mod error;
+pub mod migrate;
+pub mod read;
+pub mod types;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::StoreError;
+pub use types::*;
+pub use writer::{blob_to_vector, vector_to_blob};
+
+use crate::config::{StoreConfig, Synchronous};
+use crate::index::VectorIndex;
+use read::ReadPool;
+use writer::{WriteOp, Writer};
+
+/// Cheap to clone; all clones share one writer, one pool and one index.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db_path: PathBuf,
+    writer_tx: mpsc::Sender<WriteOp>,
+    readers: ReadPool,
+    index: Arc<RwLock<VectorIndex>>,
+    model_id: i64,
+    writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The embedding model whose vectors the index holds.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub name: String,
+    pub dim: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenReport {
+    pub schema_before: u32,
+    pub schema_after: u32,
+    pub vectors_loaded: usize,
+    pub index_load: Duration,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `db_path`, applies
+    /// migrations, loads the index and starts the writer thread. Blocking:
+    /// call from a blocking context.
+    pub fn open(
+        db_path: &Path,
+        cfg: &StoreConfig,
+        model: &ModelSpec,
+    ) -> Result<(Store, OpenReport), StoreError> {
+        let mut conn = open_connection(db_path, cfg, false)?;
+        let journal: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "cannot switch {} to WAL mode (got {journal})",
+                db_path.display()
+            )));
+        }
+        let (schema_before, schema_after) = migrate::migrate(&mut conn)?;
+        let model_id = register_model(&conn, model)?;
+
+        let started = Instant::now();
+        let mut index = VectorIndex::new(model.dim);
+        load_index(&conn, model_id, &mut index)?;
+        let vectors_loaded = index.len();
+        let index = Arc::new(RwLock::new(index));
+
+        let readers = (0..cfg.read_connections)
+            .map(|_| open_connection(db_path, cfg, true))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let (writer_tx, rx) = mpsc::channel(1024);
+        let writer = Writer {
+            conn,
+            rx,
+            index: index.clone(),
+            model_id,
+            max_batch_ops: cfg.max_batch_ops,
+        };
+        let handle = std::thread::Builder::new()
+            .name("memd-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|source| StoreError::Io {
+                path: db_path.to_owned(),
+                source,
+            })?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                db_path: db_path.to_owned(),
+                writer_tx,
+                readers: ReadPool::new(readers),
+                index,
+                model_id,
+                writer_thread: std::sync::Mutex::new(Some(handle)),
+            }),
+        };
+        Ok((
+            store,
+            OpenReport {
+                schema_before,
+                schema_after,
+                vectors_loaded,
+                index_load: started.elapsed(),
+            },
+        ))
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    pub fn model_id(&self) -> i64 {
+        self.inner.model_id
+    }
+
+    pub fn index(&self) -> &Arc<RwLock<VectorIndex>> {
+        &self.inner.index
+    }
+
+    async fn send<T>(
+        &self,
+        make: impl FnOnce(writer::Reply<T>) -> WriteOp,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer_tx
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Inserts rows in one transaction; one outcome per row, in order.
+    pub async fn insert(&self, rows: Vec<NewExchange>) -> Result<Vec<InsertOutcome>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.send(|reply| WriteOp::Insert { rows, reply }).await
+    }
+
+    /// Deletes a session and its exchanges; `None` if it did not exist.
+    pub async fn delete_session(
+        &self,
+        session_id: String,
+    ) -> Result<Option<DeletedSession>, StoreError> {
+        self.send(|reply| WriteOp::DeleteSession { session_id, reply })
+            .await
+    }
+
+    /// Resolves once everything queued before it is committed; the writer's
+    /// liveness probe (the watchdog pings only while this answers).
+    pub async fn barrier(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .writer_tx
+            .send(WriteOp::Barrier(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.inner.readers.run(f).await
+    }
+
+    /// Sizes of the database and its WAL in bytes.
+    pub fn file_sizes(&self) -> (u64, u64) {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut wal = self.inner.db_path.clone().into_os_string();
+        wal.push("-wal");
+        (size(&self.inner.db_path), size(Path::new(&wal)))
+    }
+
+    /// Stops the writer after it has committed what was queued, and waits
+    /// for it to close the database. Later writes through any clone fail
+    /// with [`StoreError::Closed`]. Blocking.
+    pub fn close(self) {
+        if self
+            .inner
+            .writer_tx
+            .blocking_send(WriteOp::Shutdown)
+            .is_err()
+        {
+            tracing::debug!("writer already stopped");
+        }
+        let handle = self
+            .inner
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(self);
+        if let Some(h) = handle
+            && h.join().is_err()
+        {
+            tracing::error!("writer thread panicked");
+        }
+    }
+}
+
+fn open_connection(
+    path: &Path,
+    cfg: &StoreConfig,
+    read_only: bool,
+) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => {
+                StoreError::NotADatabase(path.to_owned(), e.to_string())
+            }
+            _ => StoreError::from(e),
+        })?;
+    conn.busy_timeout(Duration::from_millis(cfg.busy_timeout_ms))?;
+    let sync = match cfg.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY;"
+    ))
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            StoreError::NotADatabase(path.to_owned(), e.to_string())
+        }
+        _ => StoreError::from(e),
+    })?;
+    if read_only {
+        conn.execute_batch("PRAGMA query_only = ON;")?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn register_model(conn: &Connection, model: &ModelSpec) -> Result<i64, StoreError> {
+    let found: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT id, dim FROM embed_models WHERE name = ?1",
+            [&model.name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match found {
+        Some((id, dim)) if dim as usize == model.dim => Ok(id),
+        Some((_, dim)) => Err(StoreError::Corrupt(format!(
+            "model {} is registered with dimension {dim}, but the embedder reports {}",
+            model.name, model.dim
+        ))),
+        None => {
+            conn.execute(
+                "INSERT INTO embed_models (name, dim, created_at) VALUES (?1, ?2, ?3)",
+                rusqlite::params![model.name, model.dim as i64, crate::time::now_ms()],
+            )?;
+            Ok(conn.last_insert_rowid())
+        }
+    }
+}
+
+fn load_index(conn: &Connection, model_id: i64, index: &mut VectorIndex) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT e.id, s.namespace, e.session_id, e.embedding FROM exchanges e
+         JOIN sessions s ON s.id = e.session_id
+         WHERE e.embed_model_id = ?1 AND e.embedding IS NOT NULL",
+    )?;
+    let mut rows = stmt.query([model_id])?;
+    let mut skipped = 0usize;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let ns: String = r.get(1)?;
+        let sid: String = r.get(2)?;
+        let blob = r.get_ref(3)?.as_blob().map_err(rusqlite::Error::from)?;
+        match blob_to_vector(blob) {
+            Some(v) if v.len() == index.dim() => index.insert(id, &ns, &sid, &v),
+            _ => skipped += 1,
+        }
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "exchange vectors with the wrong size were left out of the index"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> Store {
+        let model = ModelSpec {
+            name: "test".into(),
+            dim: 4,
+        };
+        Store::open(&dir.join("t.db"), &StoreConfig::default(), &model)
+            .unwrap()
+            .0
+    }
+
+    fn row(session: &str, ns: Option<&str>, ext: Option<&str>, text: &str) -> NewExchange {
+        NewExchange {
+            session_id: session.into(),
+            namespace: ns.map(Into::into),
+            role: Role::User,
+            content: text.into(),
+            created_at: 1,
+            ext_id: ext.map(Into::into),
+            metadata: None,
+            embedding: Some(vec![1.0, 0.0, 0.0, 0.0]),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn insert_dedup_namespace_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let out = store
+            .insert(vec![
+                row("s1", Some("alice"), Some("a"), "one"),
+                row("s1", None, Some("a"), "one again"),
+                row("s1", Some("bob"), None, "wrong namespace"),
+                row("s1", None, None, "two"),
+            ])
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out[0], InsertOutcome::Inserted { namespace, .. } if namespace == "alice")
+        );
+        assert!(matches!(&out[1], InsertOutcome::Duplicate { .. }));
+        assert!(
+            matches!(&out[2], InsertOutcome::NamespaceMismatch { existing } if existing == "alice")
+        );
+        assert!(matches!(&out[3], InsertOutcome::Inserted { .. }));
+        assert_eq!(store.index().read().unwrap().len(), 2);
+        let counts = store.read(read::counts).await.unwrap();
+        assert_eq!((counts.sessions, counts.exchanges), (1, 2));
+
+        let deleted = store.delete_session("s1".into()).await.unwrap().unwrap();
+        assert_eq!(deleted.exchanges, 2);
+        assert!(store.index().read().unwrap().is_empty());
+        assert!(store.delete_session("s1".into()).await.unwrap().is_none());
+        store.barrier().await.unwrap();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reopen_rebuilds_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store
+            .insert(vec![row("s", None, None, "x"), row("s", None, None, "y")])
+            .await
+            .unwrap();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
+        let store = open(dir.path());
+        assert_eq!(store.index().read().unwrap().len(), 2);
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,167 @@
+//! Read side: a small pool of connections used from blocking threads.
+//!
+//! WAL mode lets these read while the writer writes; each one is opened
+//! `query_only`, so a bug here cannot modify the database.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::Semaphore;
+
+use super::StoreError;
+use super::types::{Counts, Exchange, SessionInfo};
+
+pub(crate) struct ReadPool {
+    conns: Vec<Arc<Mutex<Connection>>>,
+    permits: Semaphore,
+}
+
+impl ReadPool {
+    pub fn new(conns: Vec<Connection>) -> Self {
+        let n = conns.len();
+        Self {
+            conns: conns.into_iter().map(|c| Arc::new(Mutex::new(c))).collect(),
+            permits: Semaphore::new(n),
+        }
+    }
+
+    /// Runs `f` with a free connection on a blocking thread.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        // The permit guarantees that at least one slot is unlocked.
+        let slot = self
+            .conns
+            .iter()
+            .find(|c| !c.is_locked_hint())
+            .or_else(|| self.conns.first())
+            .cloned()
+            .ok_or(StoreError::Closed)?;
+        tokio::task::spawn_blocking(move || {
+            // A panic in an earlier reader poisons the mutex but leaves the
+            // connection usable.
+            let conn = slot.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("reader task failed: {e}")))?
+    }
+}
+
+trait LockedHint {
+    fn is_locked_hint(&self) -> bool;
+}
+
+impl LockedHint for Arc<Mutex<Connection>> {
+    fn is_locked_hint(&self) -> bool {
+        matches!(self.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+    }
+}
+
+const EXCHANGE_COLUMNS: &str =
+    "e.id, e.session_id, s.namespace, e.role, e.content, e.created_at, e.ext_id, e.metadata";
+
+fn exchange_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Exchange> {
+    Ok(Exchange {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        namespace: r.get(2)?,
+        role: r.get(3)?,
+        content: r.get(4)?,
+        created_at: r.get(5)?,
+        ext_id: r.get(6)?,
+        metadata: r.get(7)?,
+    })
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.namespace, s.created_at, s.updated_at, \
+     (SELECT count(*) FROM exchanges e WHERE e.session_id = s.id)";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionInfo> {
+    Ok(SessionInfo {
+        id: r.get(0)?,
+        namespace: r.get(1)?,
+        created_at: r.get(2)?,
+        updated_at: r.get(3)?,
+        exchanges: r.get(4)?,
+    })
+}
+
+pub fn session(conn: &Connection, id: &str) -> Result<Option<SessionInfo>, StoreError> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], session_row)
+        .optional()?)
+}
+
+/// Sessions of one namespace, most recently written first.
+pub fn sessions(
+    conn: &Connection,
+    namespace: &str,
+    limit: usize,
+    offset: usize,
+) -> Result<Vec<SessionInfo>, StoreError> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.namespace = ?1
+         ORDER BY s.updated_at DESC, s.id LIMIT ?2 OFFSET ?3"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![namespace, limit as i64, offset as i64], session_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// A session's exchanges, oldest first, after exchange id `after`.
+pub fn session_exchanges(
+    conn: &Connection,
+    session_id: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Exchange>, StoreError> {
+    let sql = format!(
+        "SELECT {EXCHANGE_COLUMNS} FROM exchanges e JOIN sessions s ON s.id = e.session_id
+         WHERE e.session_id = ?1 AND e.id > ?2 ORDER BY e.created_at, e.id LIMIT ?3"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![session_id, after, limit as i64], exchange_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Exchanges by id, in the order of `ids`; missing ids are skipped.
+pub fn exchanges_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<Exchange>, StoreError> {
+    let sql = format!(
+        "SELECT {EXCHANGE_COLUMNS} FROM exchanges e JOIN sessions s ON s.id = e.session_id WHERE e.id = ?1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(x) = stmt.query_row([id], exchange_row).optional()? {
+            out.push(x);
+        }
+    }
+    Ok(out)
+}
+
+pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM exchanges)",
+        [],
+        |r| {
+            Ok(Counts {
+                sessions: r.get(0)?,
+                exchanges: r.get(1)?,
+            })
+        },
+    )?)
+}

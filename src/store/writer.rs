@@ -1,0 +1,343 @@
+//! The single writer: one OS thread owns the only read-write connection.
+//!
+//! Requests arrive as [`WriteOp`]s on an mpsc channel (senders: the store
+//! handle, cloned into every request; receiver: this thread; the channel
+//! closes when the last handle is dropped, which ends the thread and closes
+//! the database). Ops queued together are folded into one transaction (group
+//! commit) with a savepoint each, so one failing op never takes its
+//! neighbours down, and every reply is sent only after COMMIT returned: an
+//! acknowledged write is a committed write. The vector index is updated
+//! between the commit and the replies, so a caller that got its answer can
+//! already find (or no longer find) what it wrote.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+use super::types::{DEFAULT_NAMESPACE, DeletedSession, InsertOutcome, NewExchange};
+use crate::index::VectorIndex;
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+pub(crate) enum WriteOp {
+    Insert {
+        rows: Vec<NewExchange>,
+        reply: Reply<Vec<InsertOutcome>>,
+    },
+    DeleteSession {
+        session_id: String,
+        reply: Reply<Option<DeletedSession>>,
+    },
+    /// Answered once every op queued before it has been committed.
+    Barrier(oneshot::Sender<()>),
+    /// Commit what was queued before it, then stop and close the database.
+    Shutdown,
+}
+
+/// What a committed op changes in the in-memory index.
+enum IndexEffect {
+    Add {
+        id: i64,
+        namespace: String,
+        session_id: String,
+        vector: Vec<f32>,
+    },
+    Remove {
+        namespace: String,
+        ids: Vec<i64>,
+    },
+}
+
+enum Pending {
+    Insert(
+        Reply<Vec<InsertOutcome>>,
+        Result<Vec<InsertOutcome>, StoreError>,
+    ),
+    Delete(
+        Reply<Option<DeletedSession>>,
+        Result<Option<DeletedSession>, StoreError>,
+    ),
+    Barrier(oneshot::Sender<()>),
+}
+
+pub(crate) struct Writer {
+    pub conn: Connection,
+    pub rx: mpsc::Receiver<WriteOp>,
+    pub index: Arc<RwLock<VectorIndex>>,
+    pub model_id: i64,
+    pub max_batch_ops: usize,
+}
+
+impl Writer {
+    pub fn run(mut self) {
+        let mut stop = false;
+        while !stop {
+            let Some(first) = self.rx.blocking_recv() else {
+                break;
+            };
+            let mut batch = Vec::new();
+            let mut next = Some(first);
+            while let Some(op) = next {
+                if matches!(op, WriteOp::Shutdown) {
+                    stop = true;
+                    break;
+                }
+                batch.push(op);
+                next = if batch.len() < self.max_batch_ops {
+                    self.rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            if !batch.is_empty() {
+                self.apply(batch);
+            }
+        }
+        // Ops that raced in after Shutdown see a closed store.
+        self.rx.close();
+        while let Ok(op) = self.rx.try_recv() {
+            fail(op, &StoreError::Closed);
+        }
+        tracing::debug!("writer stopped; closing the database");
+    }
+
+    fn apply(&mut self, batch: Vec<WriteOp>) {
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut effects = Vec::new();
+        let tx = match self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(e) => {
+                let err = StoreError::from(e);
+                tracing::error!(error = %err, "cannot begin write transaction");
+                for op in batch {
+                    fail(op, &err);
+                }
+                return;
+            }
+        };
+        let mut tx = tx;
+        for op in batch {
+            match op {
+                WriteOp::Insert { rows, reply } => {
+                    let result = in_savepoint(&mut tx, |sp| {
+                        insert_rows(sp, rows, self.model_id, &mut effects)
+                    });
+                    pending.push(Pending::Insert(reply, result));
+                }
+                WriteOp::DeleteSession { session_id, reply } => {
+                    let result =
+                        in_savepoint(&mut tx, |sp| delete_session(sp, &session_id, &mut effects));
+                    pending.push(Pending::Delete(reply, result));
+                }
+                WriteOp::Barrier(reply) => pending.push(Pending::Barrier(reply)),
+                WriteOp::Shutdown => {}
+            }
+        }
+        if let Err(e) = tx.commit() {
+            let err = StoreError::from(e);
+            tracing::error!(error = %err, "write transaction failed to commit; nothing in it was acknowledged");
+            for p in pending {
+                match p {
+                    Pending::Insert(reply, _) => drop(reply.send(Err(err.duplicate()))),
+                    Pending::Delete(reply, _) => drop(reply.send(Err(err.duplicate()))),
+                    Pending::Barrier(reply) => drop(reply.send(())),
+                }
+            }
+            return;
+        }
+        if !effects.is_empty() {
+            let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+            for effect in effects {
+                match effect {
+                    IndexEffect::Add {
+                        id,
+                        namespace,
+                        session_id,
+                        vector,
+                    } => index.insert(id, &namespace, &session_id, &vector),
+                    IndexEffect::Remove { namespace, ids } => index.remove(&namespace, &ids),
+                }
+            }
+        }
+        for p in pending {
+            // A dropped receiver means the client went away; the write stands.
+            match p {
+                Pending::Insert(reply, r) => drop(reply.send(r)),
+                Pending::Delete(reply, r) => drop(reply.send(r)),
+                Pending::Barrier(reply) => drop(reply.send(())),
+            }
+        }
+    }
+}
+
+fn fail(op: WriteOp, err: &StoreError) {
+    match op {
+        WriteOp::Insert { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+        WriteOp::DeleteSession { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+        WriteOp::Barrier(reply) => drop(reply.send(())),
+        WriteOp::Shutdown => {}
+    }
+}
+
+/// Runs `f` inside a savepoint, so its failure rolls back only its own work.
+/// Index effects recorded by a failed op are discarded with it.
+fn in_savepoint<T>(
+    tx: &mut Transaction<'_>,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut sp = tx.savepoint()?;
+    match f(&sp) {
+        Ok(v) => {
+            sp.commit()?;
+            Ok(v)
+        }
+        Err(e) => {
+            sp.rollback()?;
+            Err(e)
+        }
+    }
+}
+
+fn insert_rows(
+    conn: &Connection,
+    rows: Vec<NewExchange>,
+    model_id: i64,
+    effects: &mut Vec<IndexEffect>,
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let mut staged = Vec::new();
+    let mut outcomes = Vec::with_capacity(rows.len());
+    let mut touched: HashSet<String> = HashSet::new();
+    let now = crate::time::now_ms();
+    let mut find_session = conn.prepare_cached("SELECT namespace FROM sessions WHERE id = ?1")?;
+    let mut new_session = conn.prepare_cached(
+        "INSERT INTO sessions (id, namespace, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
+    )?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO exchanges (session_id, role, content, created_at, ext_id, metadata, embedding, embed_model_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (session_id, ext_id) WHERE ext_id IS NOT NULL DO NOTHING
+         RETURNING id",
+    )?;
+    let mut existing =
+        conn.prepare_cached("SELECT id FROM exchanges WHERE session_id = ?1 AND ext_id = ?2")?;
+    for row in rows {
+        let stored_ns: Option<String> = find_session
+            .query_row([&row.session_id], |r| r.get(0))
+            .optional()?;
+        let namespace = match (stored_ns, &row.namespace) {
+            (Some(stored), Some(asked)) if &stored != asked => {
+                outcomes.push(InsertOutcome::NamespaceMismatch { existing: stored });
+                continue;
+            }
+            (Some(stored), _) => stored,
+            (None, asked) => {
+                let ns = asked
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+                new_session.execute(params![row.session_id, ns, now])?;
+                ns
+            }
+        };
+        let blob = row.embedding.as_deref().map(vector_to_blob);
+        let model = row.embedding.as_ref().map(|_| model_id);
+        let id: Option<i64> = insert
+            .query_row(
+                params![
+                    row.session_id,
+                    row.role.as_str(),
+                    row.content,
+                    row.created_at,
+                    row.ext_id,
+                    row.metadata,
+                    blob,
+                    model
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match id {
+            Some(id) => {
+                touched.insert(row.session_id.clone());
+                if let Some(vector) = row.embedding {
+                    staged.push(IndexEffect::Add {
+                        id,
+                        namespace: namespace.clone(),
+                        session_id: row.session_id,
+                        vector,
+                    });
+                }
+                outcomes.push(InsertOutcome::Inserted { id, namespace });
+            }
+            None => {
+                let id: i64 =
+                    existing.query_row(params![row.session_id, row.ext_id], |r| r.get(0))?;
+                outcomes.push(InsertOutcome::Duplicate { id, namespace });
+            }
+        }
+    }
+    let mut touch =
+        conn.prepare_cached("UPDATE sessions SET updated_at = max(updated_at, ?2) WHERE id = ?1")?;
+    for sid in touched {
+        touch.execute(params![sid, now])?;
+    }
+    effects.extend(staged);
+    Ok(outcomes)
+}
+
+fn delete_session(
+    conn: &Connection,
+    session_id: &str,
+    effects: &mut Vec<IndexEffect>,
+) -> Result<Option<DeletedSession>, StoreError> {
+    let namespace: Option<String> = conn
+        .query_row(
+            "SELECT namespace FROM sessions WHERE id = ?1",
+            [session_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(namespace) = namespace else {
+        return Ok(None);
+    };
+    let ids: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM exchanges WHERE session_id = ?1")?
+        .query_map([session_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    // Explicit deletes (not only the FK cascade) keep the FTS triggers obvious.
+    conn.execute("DELETE FROM exchanges WHERE session_id = ?1", [session_id])?;
+    conn.execute("DELETE FROM sessions WHERE id = ?1", [session_id])?;
+    let exchanges = ids.len();
+    effects.push(IndexEffect::Remove {
+        namespace: namespace.clone(),
+        ids,
+    });
+    Ok(Some(DeletedSession {
+        namespace,
+        exchanges,
+    }))
+}
+
+pub fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() * 4);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+pub fn blob_to_vector(b: &[u8]) -> Option<Vec<f32>> {
+    if !b.len().is_multiple_of(4) {
+        return None;
+    }
+    Some(
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
