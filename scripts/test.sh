@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, exactly as CI does (.ci/run calls this script).
+# Installs what the tests need on a fresh machine first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# systemd-analyze verifies the unit files (tests/lifecycle.rs).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "scripts/test.sh: installing systemd for systemd-analyze" >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null) \
+            || echo "scripts/test.sh: could not install systemd; the unit check will report SKIPPED" >&2
+    else
+        echo "scripts/test.sh: systemd-analyze not found; the unit check will report SKIPPED" >&2
+    fi
+fi
+
+cargo test --locked --all-targets "$@"

@@ -1,0 +1,287 @@
+//! Test fixture: runs the real `memd` binary on a temp data dir and socket,
+//! and talks to it with a minimal HTTP/1.1 client written against the wire
+//! (not the crate's own client, so the protocol itself is under test).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_memd");
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub socket: PathBuf,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts a daemon with `extra` TOML appended to the base config.
+    pub fn start(extra: &str) -> Daemon {
+        let d = Daemon::configure(extra);
+        d.spawn_and_wait()
+    }
+
+    /// Writes the config without starting anything.
+    pub fn configure(extra: &str) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("memd-t")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let socket = dir.path().join("run/memd.sock");
+        let data_dir = dir.path().join("data");
+        let config = dir.path().join("memd.toml");
+        let log = dir.path().join("daemon.log");
+        write_config(&config, &data_dir, &socket, extra);
+        Daemon {
+            dir,
+            child: None,
+            socket,
+            data_dir,
+            config,
+            log,
+        }
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("daemon")
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    pub fn spawn_and_wait(mut self) -> Daemon {
+        self.spawn();
+        self.wait_ready();
+        self
+    }
+
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "daemon exited early with {status}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon not ready; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// SIGTERM, then waits for exit (bounded) and returns the status.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait_exit(Duration::from_secs(20))
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "daemon did not exit within {limit:?}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+        let (status, bytes) = http(&self.socket, method, path, body);
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, value)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.request("GET", path, b"")
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.request("POST", path, body.to_string().as_bytes())
+    }
+
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("ctl")
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("MEMD_SOCKET")
+            .output()
+            .unwrap()
+    }
+
+    /// Waits until `needle` appears in the log.
+    pub fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "`{needle}` never logged; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = child.try_wait() {
+                    if !std::thread::panicking() {
+                        assert!(
+                            status.success(),
+                            "daemon exited with {status}; log:\n{}",
+                            self.log_text()
+                        );
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            if !std::thread::panicking() {
+                panic!("daemon ignored SIGTERM for 10 s; log:\n{}", self.log_text());
+            }
+        }
+    }
+}
+
+pub fn write_config(path: &Path, data_dir: &Path, socket: &Path, extra: &str) {
+    // `extra` may carry its own [daemon] keys; append them to our section.
+    let (daemon_extra, rest) = split_daemon_section(extra);
+    let text = format!(
+        "[daemon]\ndata_dir = \"{}\"\nsocket = \"{}\"\n{daemon_extra}\n{rest}\n",
+        data_dir.display(),
+        socket.display(),
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+/// Pulls `daemon.*` keys written as `daemon.key = v` lines out of `extra`.
+fn split_daemon_section(extra: &str) -> (String, String) {
+    let mut daemon = String::new();
+    let mut rest = String::new();
+    for line in extra.lines() {
+        if let Some(kv) = line.strip_prefix("daemon.") {
+            daemon.push_str(kv);
+            daemon.push('\n');
+        } else {
+            rest.push_str(line);
+            rest.push('\n');
+        }
+    }
+    (daemon, rest)
+}
+
+/// One HTTP/1.1 request over a Unix socket with `Connection: close`.
+pub fn http(socket: &Path, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s =
+        UnixStream::connect(socket).unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: memd\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    // The server may answer (413) and close before reading everything.
+    let _ = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body));
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> (u16, Vec<u8>) {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = &raw[split + 4..];
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    if !chunked {
+        return (status, body.to_vec());
+    }
+    let mut out = Vec::new();
+    let mut rest = body;
+    loop {
+        let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..nl]).trim(), 16).unwrap();
+        rest = &rest[nl + 2..];
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+    (status, out)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
