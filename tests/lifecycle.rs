@@ -279,3 +279,43 @@ fn systemd_units_pass_verification() {
         assert!(out.status.success() && relevant.is_empty(), "{unit}: {err}");
     }
 }
+
+#[test]
+fn speaks_sd_notify_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let mut d = Daemon::configure("");
+    let notify_path = d.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&notify_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let log = std::fs::File::create(&d.log).unwrap();
+    let child = Command::new(BIN)
+        .args(["daemon", "--config"])
+        .arg(&d.config)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "300000")
+        .env_remove("WATCHDOG_PID")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    d.child = Some(child);
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let recv = |seen: &mut String, buf: &mut [u8], until: &str| {
+        while !seen.contains(until) {
+            let n = sock
+                .recv(buf)
+                .unwrap_or_else(|e| panic!("waiting for {until}: {e}; got {seen:?}"));
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            seen.push('\n');
+        }
+    };
+    recv(&mut seen, &mut buf, "READY=1");
+    // READY comes only once the socket accepts.
+    assert_eq!(d.get("/v1/health").0, 200);
+    assert!(seen.contains("STATUS="), "{seen}");
+    recv(&mut seen, &mut buf, "WATCHDOG=1");
+    d.signal(libc::SIGTERM);
+    recv(&mut seen, &mut buf, "STOPPING=1");
+    assert!(d.wait_exit(Duration::from_secs(20)).success());
+}
