@@ -319,3 +319,32 @@ fn speaks_sd_notify_ready_watchdog_and_stopping() {
     recv(&mut seen, &mut buf, "STOPPING=1");
     assert!(d.wait_exit(Duration::from_secs(20)).success());
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_import_finish() {
+    let mut d = Daemon::start("");
+    let mut body = String::new();
+    for i in 0..20_000 {
+        body.push_str(&format!(
+            "{{\"session_id\":\"big-{}\",\"role\":\"user\",\"content\":\"bulk line {i} with some words to embed\",\"ext_id\":\"{i}\"}}\n",
+            i / 500
+        ));
+    }
+    let socket = d.socket.clone();
+    let client =
+        std::thread::spawn(move || common::http(&socket, "POST", "/v1/import", body.as_bytes()));
+    // Let the request get going, then ask the daemon to stop.
+    std::thread::sleep(Duration::from_millis(100));
+    d.signal(libc::SIGTERM);
+    let (status, bytes) = client.join().unwrap();
+    let exit = d.wait_exit(Duration::from_secs(30));
+    assert!(exit.success(), "{exit}");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["imported"], 20_000);
+
+    d.spawn();
+    d.wait_ready();
+    let (_, s) = d.get("/v1/status");
+    assert_eq!(s["counts"]["exchanges"], 20_000);
+}
