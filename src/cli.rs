@@ -32,6 +32,14 @@ pub enum Command {
     },
     /// Benchmarks against a running daemon.
     Bench(BenchArgs),
+    /// Replace the database with a snapshot (the daemon must be stopped).
+    /// The current database is moved aside, never deleted.
+    Restore {
+        /// A snapshot file (see `memd ctl checkpoints`).
+        snapshot: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +105,20 @@ pub enum CtlCommand {
     History { session: String },
     /// Delete a session and all its exchanges.
     ForgetSession { session: String },
+    /// Take a checkpoint now: WAL truncation and a verified snapshot.
+    Checkpoint,
+    /// List the snapshots on disk, newest first.
+    Checkpoints,
+    /// Write all memory (every tier) as JSONL to FILE (`-` for stdout).
+    Export {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Load an export into an empty store.
+    ImportAll {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,38 @@ pub struct Config {
     pub embed: EmbedConfig,
     pub api: ApiConfig,
     pub recall: RecallConfig,
+    pub checkpoint: CheckpointConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Seconds between checkpoints; 0 turns the periodic worker off
+    /// (on-demand and shutdown checkpoints still work).
+    pub interval_s: u64,
+    /// Unset: `<data_dir>/snapshots`.
+    pub dir: Option<PathBuf>,
+    /// Snapshots kept; older ones are deleted after a new one is verified.
+    pub keep: usize,
+    /// Truncate the WAL when it has grown past this many bytes.
+    pub wal_truncate_bytes: u64,
+    /// Pages copied per step of the online backup.
+    pub pages_per_step: u32,
+    /// Take a final snapshot on graceful shutdown.
+    pub on_shutdown: bool,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: 300,
+            dir: None,
+            keep: 24,
+            wal_truncate_bytes: 16 * 1024 * 1024,
+            pages_per_step: 4096,
+            on_shutdown: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -163,6 +195,16 @@ pub struct StoreConfig {
     pub read_connections: usize,
     /// Most write requests the single writer folds into one transaction.
     pub max_batch_ops: usize,
+    /// Integrity check at start-up: `quick`, `full` or `off`.
+    pub startup_check: StartupCheck,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StartupCheck {
+    Quick,
+    Full,
+    Off,
 }
 
 impl Default for StoreConfig {
@@ -172,6 +214,7 @@ impl Default for StoreConfig {
             synchronous: Synchronous::Full,
             read_connections: 4,
             max_batch_ops: 64,
+            startup_check: StartupCheck::Quick,
         }
     }
 }
@@ -372,6 +415,20 @@ impl Config {
         if self.api.max_connections == 0 {
             return Err(invalid("api.max_connections", "must be at least 1".into()));
         }
+        if self.checkpoint.keep == 0 {
+            return Err(invalid("checkpoint.keep", "must be at least 1".into()));
+        }
+        if self.checkpoint.pages_per_step == 0 {
+            return Err(invalid(
+                "checkpoint.pages_per_step",
+                "must be at least 1".into(),
+            ));
+        }
+        if let Some(p) = &self.checkpoint.dir
+            && p.as_os_str().is_empty()
+        {
+            return Err(invalid("checkpoint.dir", "must not be empty".into()));
+        }
         if self.recall.max_k == 0 {
             return Err(invalid("recall.max_k", "must be at least 1".into()));
         }
@@ -404,6 +461,13 @@ impl Config {
         match env_path("HOME") {
             Some(home) => home.join(".local/share/memd"),
             None => PathBuf::from("/var/lib/memd"),
+        }
+    }
+
+    pub fn snapshot_dir(&self) -> PathBuf {
+        match &self.checkpoint.dir {
+            Some(d) => d.clone(),
+            None => self.data_dir().join("snapshots"),
         }
     }
 
@@ -552,7 +616,7 @@ mod tests {
             }
         }
         // Options whose default is "unset" do not serialise; check them by name.
-        for key in ["data_dir =", "socket =", "allowed_uids ="] {
+        for key in ["data_dir =", "socket =", "allowed_uids =", "dir ="] {
             if !text.contains(key) {
                 missing.push(key.to_owned());
             }

@@ -7,7 +7,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -39,7 +41,11 @@ pub enum ClientError {
 /// One keep-alive connection to the daemon.
 pub struct Connection {
     socket: PathBuf,
-    sender: SendRequest<Full<Bytes>>,
+    sender: SendRequest<BoxBody<Bytes, std::io::Error>>,
+}
+
+fn full(b: Bytes) -> BoxBody<Bytes, std::io::Error> {
+    Full::new(b).map_err(|never| match never {}).boxed()
 }
 
 impl Connection {
@@ -71,34 +77,48 @@ impl Connection {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
-        let protocol = |e: &dyn std::fmt::Display| ClientError::Protocol {
-            socket: self.socket.clone(),
-            message: e.to_string(),
-        };
-        self.sender.ready().await.map_err(|e| protocol(&e))?;
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "memd");
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req
-            .body(Full::new(body.unwrap_or_default()))
-            .map_err(|e| protocol(&e))?;
+        let has_body = body.is_some();
         let resp = self
-            .sender
-            .send_request(req)
-            .await
-            .map_err(|e| protocol(&e))?;
+            .send(method, path, full(body.unwrap_or_default()), has_body)
+            .await?;
         let status = resp.status();
         let bytes = resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| protocol(&e))?
+            .map_err(|e| self.protocol(&e))?
             .to_bytes();
         Ok((status, bytes))
+    }
+
+    fn protocol(&self, e: &dyn std::fmt::Display) -> ClientError {
+        ClientError::Protocol {
+            socket: self.socket.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Sends any body and hands back the response with its body unread.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: BoxBody<Bytes, std::io::Error>,
+        json_body: bool,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
+        self.sender.ready().await.map_err(|e| self.protocol(&e))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "memd");
+        if json_body {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(body).map_err(|e| self.protocol(&e))?;
+        self.sender
+            .send_request(req)
+            .await
+            .map_err(|e| self.protocol(&e))
     }
 
     /// Sends a request and parses a JSON answer; non-2xx → `Err(answer)`.
@@ -213,6 +233,10 @@ async fn dispatch(conn: &mut Connection, args: &CtlArgs) -> Result<i32, CtlError
             conn.call(Method::POST, &path, Some(body)).await?
         }
         CtlCommand::Import { file } => return import(conn, file, json_out).await,
+        CtlCommand::Export { file } => return export(conn, file, json_out).await,
+        CtlCommand::ImportAll { file } => return import_all(conn, file, json_out).await,
+        CtlCommand::Checkpoint => conn.call(Method::POST, "/v1/checkpoint", None).await?,
+        CtlCommand::Checkpoints => conn.call(Method::GET, "/v1/checkpoints", None).await?,
         CtlCommand::Recall {
             k,
             namespace,
@@ -377,7 +401,37 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
                 s(&value["exchanges"])
             );
         }
-        CtlCommand::Import { .. } => {}
+        CtlCommand::Checkpoint => {
+            println!(
+                "snapshot {} ({} bytes) in {:.0} ms{}",
+                s(&value["path"]),
+                s(&value["bytes"]),
+                value["duration_ms"].as_f64().unwrap_or(0.0),
+                if value["wal_truncated"].as_bool() == Some(true) {
+                    "; WAL truncated"
+                } else {
+                    ""
+                }
+            );
+            for r in value["removed"].as_array().cloned().unwrap_or_default() {
+                println!("rotated out {}", s(&r));
+            }
+        }
+        CtlCommand::Checkpoints => {
+            let snaps = value["snapshots"].as_array().cloned().unwrap_or_default();
+            if snaps.is_empty() {
+                println!("no snapshots in {}", s(&value["dir"]));
+            }
+            for x in snaps {
+                println!(
+                    "{}  {:>12} bytes  {}",
+                    s(&x["created_at"]),
+                    s(&x["bytes"]),
+                    s(&x["path"])
+                );
+            }
+        }
+        CtlCommand::Import { .. } | CtlCommand::Export { .. } | CtlCommand::ImportAll { .. } => {}
     }
     EXIT_OK
 }
@@ -469,6 +523,144 @@ async fn import(conn: &mut Connection, file: &Path, json_out: bool) -> Result<i3
                 r["line"],
                 r["error"].as_str().unwrap_or("")
             );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+async fn daemon_error(resp: hyper::Response<Incoming>, json_out: bool) -> i32 {
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    print_answer(&CtlCommand::Status, Err(value), json_out)
+}
+
+/// Streams `GET /v1/export` into FILE (via FILE.partial, renamed only once
+/// the end marker arrived), or to stdout for `-`.
+async fn export(conn: &mut Connection, file: &Path, json_out: bool) -> Result<i32, CtlError> {
+    use tokio::io::AsyncWriteExt;
+    let resp = conn
+        .send(Method::GET, "/v1/export", full(Bytes::new()), false)
+        .await?;
+    if !resp.status().is_success() {
+        return Ok(daemon_error(resp, json_out).await);
+    }
+    let to_stdout = file.as_os_str() == "-";
+    let partial = PathBuf::from(format!("{}.partial", file.display()));
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin> =
+        if to_stdout {
+            Box::new(tokio::io::stdout())
+        } else {
+            Box::new(tokio::fs::File::create(&partial).await.map_err(|e| {
+                CtlError::Usage(format!("cannot create {}: {e}", partial.display()))
+            })?)
+        };
+    let write_err = |e: std::io::Error| CtlError::Usage(format!("writing {}: {e}", file.display()));
+    let mut body = resp.into_body();
+    let mut tail: Vec<u8> = Vec::new();
+    let mut bytes = 0u64;
+    let mut failure = None;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    out.write_all(&data).await.map_err(write_err)?;
+                    bytes += data.len() as u64;
+                    tail.extend_from_slice(&data);
+                    if tail.len() > 8192 {
+                        tail.drain(..tail.len() - 8192);
+                    }
+                }
+            }
+            Err(e) => {
+                failure = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    out.flush().await.map_err(write_err)?;
+    drop(out);
+    let text = String::from_utf8_lossy(&tail);
+    let last = text.trim_end().rsplit('\n').next().unwrap_or_default();
+    let end: Option<Value> = serde_json::from_str(last)
+        .ok()
+        .filter(|v: &Value| v["memd_export_end"] == true);
+    let Some(end) = end else {
+        if !to_stdout {
+            let _ = std::fs::remove_file(&partial);
+        }
+        eprintln!(
+            "memd ctl: the export was cut short{}; nothing was written",
+            failure.map(|f| format!(" ({f})")).unwrap_or_default()
+        );
+        return Ok(EXIT_DAEMON_ERROR);
+    };
+    if !to_stdout {
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .and_then(|_| std::fs::rename(&partial, file))
+            .map_err(write_err)?;
+        let report = json!({"file": file, "rows": end["rows"], "bytes": bytes});
+        if json_out {
+            println!("{report}");
+        } else {
+            println!(
+                "exported {} rows ({bytes} bytes) to {}",
+                end["rows"],
+                file.display()
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Streams FILE (or stdin for `-`) to `POST /v1/import-all`.
+async fn import_all(conn: &mut Connection, file: &Path, json_out: bool) -> Result<i32, CtlError> {
+    use futures_util::StreamExt;
+    let reader: Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin> = if file.as_os_str() == "-" {
+        Box::new(tokio::io::stdin())
+    } else {
+        Box::new(
+            tokio::fs::File::open(file)
+                .await
+                .map_err(|e| CtlError::Usage(format!("cannot read {}: {e}", file.display())))?,
+        )
+    };
+    let stream =
+        tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).map(|r| r.map(Frame::data));
+    let body = BodyExt::boxed(StreamBody::new(stream));
+    let resp = conn
+        .send(Method::POST, "/v1/import-all", body, false)
+        .await?;
+    let status = resp.status();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| conn.protocol(&e))?
+        .to_bytes();
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Ok(print_answer(&CtlCommand::Status, Err(value), json_out));
+    }
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "loaded {} rows; {} vectors indexed",
+            value["rows"], value["vectors"]
+        );
+        if let Some(t) = value["tables"].as_object() {
+            for (table, n) in t {
+                println!("  {table}: {n}");
+            }
         }
     }
     Ok(EXIT_OK)

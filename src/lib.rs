@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod ctl;
@@ -15,5 +16,6 @@ pub mod embed;
 pub mod index;
 pub mod logging;
 pub mod recall;
+pub mod restore;
 pub mod store;
 pub mod time;

@@ -40,6 +40,37 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Restore { snapshot, config } => {
+            let loaded = match Config::load(config.as_deref()) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("memd: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match memd::restore::restore(&loaded.config, &snapshot) {
+                Ok(r) => {
+                    println!(
+                        "restored {} ({} bytes) into {}",
+                        r.restored_from.display(),
+                        r.bytes,
+                        r.db_path.display()
+                    );
+                    for m in &r.moved_aside {
+                        println!("kept the previous file as {}", m.display());
+                    }
+                    if r.moved_aside.is_empty() {
+                        println!("there was no previous database");
+                    }
+                    println!("start the daemon to use it (systemctl start memd, or memd daemon)");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("memd restore: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Bench(args) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

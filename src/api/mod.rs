@@ -45,6 +45,7 @@ pub struct AppState {
     pub socket: PathBuf,
     pub data_dir: PathBuf,
     pub allowed_uids: Arc<Vec<u32>>,
+    pub checkpointer: Arc<crate::checkpoint::Checkpointer>,
 }
 
 impl AppState {
@@ -73,11 +74,23 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/import", post(routes::sessions::import))
         .route("/v1/recall", post(routes::recall::recall))
+        .route("/v1/checkpoint", post(routes::backup::take))
+        .route("/v1/checkpoints", get(routes::backup::list))
+        .route("/v1/export", get(routes::backup::export))
+        .route(
+            "/v1/import-all",
+            // Streamed line by line: no whole-body limit (each line is bounded).
+            post(routes::backup::import_all).layer(DefaultBodyLimit::disable()),
+        )
         .fallback(|| async { ApiError::not_found("no such route; see README for the API") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
+
+/// Routes whose work grows with the store (a snapshot, a full import) and
+/// so are not cut off by `api.request_timeout_s`.
+const UNTIMED_ROUTES: &[&str] = &["/v1/checkpoint", "/v1/import-all"];
 
 /// Peer check, timeout and metrics for every request.
 async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -105,6 +118,8 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
             "this uid may not use memd; see daemon.allowed_uids",
         )
         .into_response()
+    } else if UNTIMED_ROUTES.contains(&route.as_str()) {
+        next.run(req).await
     } else {
         let timeout = Duration::from_secs(state.config().api.request_timeout_s);
         match tokio::time::timeout(timeout, next.run(req)).await {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use lock::{LockError, lock_path};
+pub use lock::{LockError, acquire as acquire_lock, lock_path};
 pub use socket::SocketError;
 
 use crate::api::{self, AppState};
@@ -40,6 +40,10 @@ pub enum DaemonError {
     Lock(#[from] LockError),
     #[error("cannot open the store at {path}: {source}")]
     Store { path: PathBuf, source: StoreError },
+    #[error(
+        "{problem}\nmemd will not start on this database, and will not replace it with an empty one.\n{hint}"
+    )]
+    Damaged { problem: String, hint: String },
     #[error(transparent)]
     Socket(#[from] SocketError),
     #[error("{path}: {source}")]
@@ -72,16 +76,26 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         dim: embedder.dim(),
     };
     let db_path = config::db_path(&data_dir);
+    if !db_path.exists()
+        && let Ok(snaps) = crate::checkpoint::list(&cfg.snapshot_dir())
+        && let Some(newest) = snaps.first()
+    {
+        tracing::warn!(
+            db = %db_path.display(),
+            snapshot = %newest.path.display(),
+            "no database found but snapshots exist: starting with an EMPTY store; \
+             if this is not intended, stop memd and run `memd restore {}`",
+            newest.path.display()
+        );
+    }
     let (store, report) = {
         let (db, store_cfg) = (db_path.clone(), cfg.store.clone());
         tokio::task::spawn_blocking(move || Store::open(&db, &store_cfg, &model))
             .await
             .map_err(|e| DaemonError::Internal(e.to_string()))?
-            .map_err(|source| DaemonError::Store {
-                path: db_path.clone(),
-                source,
-            })?
+            .map_err(|source| damaged_or(source, &db_path, &cfg, &loaded.source))?
     };
+    let checkpointer = crate::checkpoint::Checkpointer::new(store.clone(), &cfg);
     tracing::info!(
         db = %db_path.display(),
         schema = report.schema_after,
@@ -103,6 +117,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         socket: socket_path.clone(),
         data_dir: data_dir.clone(),
         allowed_uids: Arc::new(cfg.allowed_uids()),
+        checkpointer: checkpointer.clone(),
     };
     let listener = api::uds::UdsListener::new(listener, cfg.api.max_connections);
     let stop_accepting = control.shutdown.clone();
@@ -118,10 +133,12 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     );
     notify::ready(&format!("serving on {}", socket_path.display()));
     let watchdog = notify::spawn_watchdog(store.clone(), control.shutdown.clone());
+    let checkpoint_worker = checkpointer.spawn_worker(control.shutdown.clone());
 
     let mut server_done = false;
     loop {
         tokio::select! {
+            biased;
             _ = control.shutdown.cancelled() => break,
             res = &mut server => {
                 server_done = true;
@@ -157,13 +174,63 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     if let Some(w) = watchdog {
         w.abort();
     }
+    if let Some(w) = checkpoint_worker {
+        // It stops at its next select; a checkpoint in progress finishes first.
+        let _ = w.await;
+    }
+    if cfg.checkpoint.on_shutdown {
+        notify::status("final checkpoint");
+        let _ = checkpointer.take("shutdown").await;
+    }
     drop(state);
+    drop(checkpointer);
     tokio::task::spawn_blocking(move || store.close())
         .await
         .map_err(|e| DaemonError::Internal(e.to_string()))?;
     remove_socket(&socket_path, socket_ino);
     tracing::info!("memd stopped");
     Ok(())
+}
+
+/// A database that fails its checks gets a message naming the newest good
+/// snapshot and the restore command; other store errors pass through.
+fn damaged_or(
+    source: StoreError,
+    db_path: &Path,
+    cfg: &Config,
+    config_source: &ConfigSource,
+) -> DaemonError {
+    let problem = match &source {
+        StoreError::FailedCheck { .. } | StoreError::NotADatabase(..) | StoreError::Corrupt(_) => {
+            source.to_string()
+        }
+        _ => {
+            return DaemonError::Store {
+                path: db_path.to_owned(),
+                source,
+            };
+        }
+    };
+    let dir = cfg.snapshot_dir();
+    let config_arg = match config_source {
+        ConfigSource::File(p) => format!(" --config {}", p.display()),
+        ConfigSource::Defaults => String::new(),
+    };
+    let hint = match crate::checkpoint::newest_good(&dir) {
+        Some(snap) => format!(
+            "The newest good snapshot is {}.\nWith the daemon stopped, restore it (the damaged file is kept aside):\n  memd restore {}{config_arg}",
+            snap.display(),
+            snap.display()
+        ),
+        None => format!(
+            "No good snapshot was found in {}. Move {} aside to start with an empty store, \
+             or try `sqlite3 {} .recover` to salvage its rows.",
+            dir.display(),
+            db_path.display(),
+            db_path.display()
+        ),
+    };
+    DaemonError::Damaged { problem, hint }
 }
 
 fn ensure_dir(dir: &Path) -> Result<(), DaemonError> {

@@ -26,6 +26,12 @@ pub enum StoreError {
     Closed,
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    #[error("database {path} failed its integrity check: {problems}")]
+    FailedCheck { path: PathBuf, problems: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the store is not empty ({0} rows)")]
+    NotEmpty(i64),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -34,6 +40,7 @@ impl From<rusqlite::Error> for StoreError {
         match e.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(e.to_string()),
+            Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt(e.to_string()),
             _ => StoreError::Sqlite(e),
         }
     }
@@ -46,6 +53,8 @@ impl StoreError {
             StoreError::DiskFull(m) => StoreError::DiskFull(m.clone()),
             StoreError::ReadOnly(m) => StoreError::ReadOnly(m.clone()),
             StoreError::Closed => StoreError::Closed,
+            StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
+            StoreError::NotEmpty(n) => StoreError::NotEmpty(*n),
             other => StoreError::Corrupt(format!("commit failed: {other}")),
         }
     }

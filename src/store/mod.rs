@@ -8,7 +8,9 @@
 //!   has its own thread, readers run in `spawn_blocking`);
 //! - a session's namespace is fixed by its first exchange.
 
+pub mod backup;
 mod error;
+pub mod export;
 pub mod migrate;
 pub mod read;
 pub mod types;
@@ -23,9 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
 pub use types::*;
-pub use writer::{blob_to_vector, vector_to_blob};
+pub use writer::{ImportMsg, blob_to_vector, vector_to_blob};
 
-use crate::config::{StoreConfig, Synchronous};
+use crate::config::{StartupCheck, StoreConfig, Synchronous};
 use crate::index::VectorIndex;
 use read::ReadPool;
 use writer::{WriteOp, Writer};
@@ -69,7 +71,27 @@ impl Store {
         cfg: &StoreConfig,
         model: &ModelSpec,
     ) -> Result<(Store, OpenReport), StoreError> {
+        let existed = db_path.exists();
         let mut conn = open_connection(db_path, cfg, false)?;
+        if existed && cfg.startup_check != StartupCheck::Off {
+            let problems = backup::check(&conn, cfg.startup_check == StartupCheck::Full).or_else(
+                |e| match e {
+                    StoreError::Sqlite(e) => Ok(vec![e.to_string()]),
+                    StoreError::Corrupt(m) => Ok(vec![m]),
+                    other => Err(other),
+                },
+            )?;
+            if !problems.is_empty() {
+                let mut shown: Vec<String> = problems.iter().take(5).cloned().collect();
+                if problems.len() > 5 {
+                    shown.push(format!("… {} more", problems.len() - 5));
+                }
+                return Err(StoreError::FailedCheck {
+                    path: db_path.to_owned(),
+                    problems: shown.join("; "),
+                });
+            }
+        }
         let journal: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !journal.eq_ignore_ascii_case("wal") {
@@ -169,6 +191,38 @@ impl Store {
             .await
     }
 
+    /// Truncates the WAL; returns SQLite's (busy, log pages, checkpointed pages).
+    pub async fn wal_checkpoint(&self) -> Result<(i64, i64, i64), StoreError> {
+        self.send(WriteOp::WalCheckpoint).await
+    }
+
+    /// Starts an all-or-nothing import of export records (see
+    /// [`writer::WriteOp::ImportAll`]): send batches on the returned sender,
+    /// then `ImportMsg::Commit`; the future resolves to (rows, vectors).
+    pub async fn import_all(
+        &self,
+    ) -> Result<
+        (
+            std::sync::mpsc::SyncSender<ImportMsg>,
+            oneshot::Receiver<Result<(u64, usize), StoreError>>,
+        ),
+        StoreError,
+    > {
+        let (tx, batches) = std::sync::mpsc::sync_channel(2);
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer_tx
+            .send(WriteOp::ImportAll { batches, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok((tx, rx))
+    }
+
+    /// Rebuilds the vector index from the database; returns its size.
+    pub async fn reload_index(&self) -> Result<usize, StoreError> {
+        self.send(WriteOp::ReloadIndex).await
+    }
+
     /// Resolves once everything queued before it is committed; the writer's
     /// liveness probe (the watchdog pings only while this answers).
     pub async fn barrier(&self) -> Result<(), StoreError> {
@@ -246,7 +300,8 @@ fn open_connection(
         Synchronous::Normal => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY;"
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
+         SELECT count(*) FROM sqlite_master;"
     ))
     .map_err(|e| match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase) => {
@@ -285,7 +340,11 @@ fn register_model(conn: &Connection, model: &ModelSpec) -> Result<i64, StoreErro
     }
 }
 
-fn load_index(conn: &Connection, model_id: i64, index: &mut VectorIndex) -> Result<(), StoreError> {
+pub(crate) fn load_index(
+    conn: &Connection,
+    model_id: i64,
+    index: &mut VectorIndex,
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare(
         "SELECT e.id, s.namespace, e.session_id, e.embedding FROM exchanges e
          JOIN sessions s ON s.id = e.session_id

@@ -10,17 +10,26 @@
 //! between the commit and the replies, so a caller that got its answer can
 //! already find (or no longer find) what it wrote.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::export::{Record, insert_records};
 use super::types::{DEFAULT_NAMESPACE, DeletedSession, InsertOutcome, NewExchange};
 use crate::index::VectorIndex;
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+pub enum ImportMsg {
+    Batch(Vec<Record>),
+    Commit,
+}
+
+/// How long an import-all may wait for its next batch before it is abandoned.
+const IMPORT_STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub(crate) enum WriteOp {
     Insert {
@@ -33,6 +42,17 @@ pub(crate) enum WriteOp {
     },
     /// Answered once every op queued before it has been committed.
     Barrier(oneshot::Sender<()>),
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`, outside any transaction.
+    WalCheckpoint(Reply<(i64, i64, i64)>),
+    /// Loads an export into an empty store in ONE transaction fed by
+    /// `batches` (sender: the import-all request; closing it without
+    /// `Commit` aborts): all of it lands, or none. Other writes wait.
+    ImportAll {
+        batches: std::sync::mpsc::Receiver<ImportMsg>,
+        reply: Reply<(u64, usize)>,
+    },
+    /// Rebuilds the in-memory index from the database.
+    ReloadIndex(Reply<usize>),
     /// Commit what was queued before it, then stop and close the database.
     Shutdown,
 }
@@ -81,10 +101,38 @@ impl Writer {
             let mut batch = Vec::new();
             let mut next = Some(first);
             while let Some(op) = next {
-                if matches!(op, WriteOp::Shutdown) {
-                    stop = true;
-                    break;
-                }
+                let op = match op {
+                    WriteOp::Shutdown => {
+                        stop = true;
+                        break;
+                    }
+                    // These run alone, outside the group transaction.
+                    WriteOp::WalCheckpoint(reply) => {
+                        if !batch.is_empty() {
+                            self.apply(std::mem::take(&mut batch));
+                        }
+                        drop(reply.send(self.wal_checkpoint()));
+                        next = self.rx.try_recv().ok();
+                        continue;
+                    }
+                    WriteOp::ReloadIndex(reply) => {
+                        if !batch.is_empty() {
+                            self.apply(std::mem::take(&mut batch));
+                        }
+                        drop(reply.send(self.reload_index()));
+                        next = self.rx.try_recv().ok();
+                        continue;
+                    }
+                    WriteOp::ImportAll { batches, reply } => {
+                        if !batch.is_empty() {
+                            self.apply(std::mem::take(&mut batch));
+                        }
+                        drop(reply.send(self.import_all(batches)));
+                        next = self.rx.try_recv().ok();
+                        continue;
+                    }
+                    other => other,
+                };
                 batch.push(op);
                 next = if batch.len() < self.max_batch_ops {
                     self.rx.try_recv().ok()
@@ -102,6 +150,61 @@ impl Writer {
             fail(op, &StoreError::Closed);
         }
         tracing::debug!("writer stopped; closing the database");
+    }
+
+    fn wal_checkpoint(&mut self) -> Result<(i64, i64, i64), StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?)
+    }
+
+    fn import_all(
+        &mut self,
+        batches: std::sync::mpsc::Receiver<ImportMsg>,
+    ) -> Result<(u64, usize), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing = super::export::user_rows(&tx)?;
+        if existing > 0 {
+            return Err(StoreError::NotEmpty(existing));
+        }
+        let mut model_map = HashMap::new();
+        let mut rows = 0u64;
+        loop {
+            match batches.recv_timeout(IMPORT_STALL) {
+                Ok(ImportMsg::Batch(records)) => {
+                    insert_records(&tx, &records, &mut model_map)?;
+                    rows += records.len() as u64;
+                }
+                Ok(ImportMsg::Commit) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(StoreError::Invalid(format!(
+                        "import stalled for {}s; nothing was loaded",
+                        IMPORT_STALL.as_secs()
+                    )));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(StoreError::Invalid(
+                        "import abandoned; nothing was loaded".into(),
+                    ));
+                }
+            }
+        }
+        tx.commit()?;
+        let vectors = self.reload_index()?;
+        Ok((rows, vectors))
+    }
+
+    fn reload_index(&mut self) -> Result<usize, StoreError> {
+        let dim = self.index.read().unwrap_or_else(|p| p.into_inner()).dim();
+        let mut fresh = VectorIndex::new(dim);
+        super::load_index(&self.conn, self.model_id, &mut fresh)?;
+        let n = fresh.len();
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(n)
     }
 
     fn apply(&mut self, batch: Vec<WriteOp>) {
@@ -136,7 +239,10 @@ impl Writer {
                     pending.push(Pending::Delete(reply, result));
                 }
                 WriteOp::Barrier(reply) => pending.push(Pending::Barrier(reply)),
-                WriteOp::Shutdown => {}
+                WriteOp::Shutdown
+                | WriteOp::WalCheckpoint(_)
+                | WriteOp::ReloadIndex(_)
+                | WriteOp::ImportAll { .. } => {}
             }
         }
         if let Err(e) = tx.commit() {
@@ -181,6 +287,9 @@ fn fail(op: WriteOp, err: &StoreError) {
         WriteOp::Insert { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         WriteOp::DeleteSession { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         WriteOp::Barrier(reply) => drop(reply.send(())),
+        WriteOp::ImportAll { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+        WriteOp::WalCheckpoint(reply) => drop(reply.send(Err(err.duplicate()))),
+        WriteOp::ReloadIndex(reply) => drop(reply.send(Err(err.duplicate()))),
         WriteOp::Shutdown => {}
     }
 }

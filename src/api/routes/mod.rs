@@ -1,5 +1,6 @@
 //! One file per resource.
 
+pub mod backup;
 pub mod recall;
 pub mod sessions;
 pub mod system;

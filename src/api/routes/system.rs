@@ -42,6 +42,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         "counts": {"sessions": counts.sessions, "exchanges": counts.exchanges},
         "index": {"vectors": vectors},
         "store": {"db_bytes": db_bytes, "wal_bytes": wal_bytes},
+        "checkpoint": state.checkpointer.status(),
     })))
 }
 
