@@ -25,5 +25,5 @@ TOML
 "$BIN" daemon --config "$TMP/memd.toml" 2> "$TMP/daemon.log" &
 PID=$!
 for _ in $(seq 1 300); do [ -S "$TMP/memd.sock" ] && break; sleep 0.1; done
-"$BIN" bench core --socket "$TMP/memd.sock" --exchanges "$N" --queries "$Q" "$@"
+"$BIN" bench core --socket "$TMP/memd.sock" --exchanges "$N" --queries "$Q" --checkpoint "$@"
 echo "database: $(du -h "$TMP/data/memd.db" | cut -f1) (+ WAL $(du -h "$TMP/data/memd.db-wal" 2>/dev/null | cut -f1))"

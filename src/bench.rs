@@ -73,14 +73,26 @@ fn peak_rss_kib(pid: u64) -> Option<u64> {
         .ok()
 }
 
-pub async fn core(
-    socket: PathBuf,
-    exchanges: usize,
-    queries: usize,
-    batch: usize,
-    concurrency: usize,
-    json_out: bool,
-) -> anyhow::Result<()> {
+pub struct CoreOptions {
+    pub socket: PathBuf,
+    pub exchanges: usize,
+    pub queries: usize,
+    pub batch: usize,
+    pub concurrency: usize,
+    pub checkpoint: bool,
+    pub json: bool,
+}
+
+pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
+    let CoreOptions {
+        socket,
+        exchanges,
+        queries,
+        batch,
+        concurrency,
+        checkpoint,
+        json: json_out,
+    } = o;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let vocab = vocabulary(&mut rng, 5000);
     let per_session = 50;
@@ -176,6 +188,11 @@ pub async fn core(
         }
     }
     lat.sort_by(|a, b| a.total_cmp(b));
+    let snapshot = if checkpoint {
+        Some(checkpoint_under_writes(&socket).await?)
+    } else {
+        None
+    };
     let rss = peak_rss_kib(pid);
     let report = json!({
         "exchanges": imported,
@@ -187,6 +204,7 @@ pub async fn core(
         "recall_ms": {"p50": percentile(&lat, 50.0), "p95": percentile(&lat, 95.0), "p99": percentile(&lat, 99.0), "max": lat.last().copied().unwrap_or(0.0)},
         "recall_top1_source": top1 as f64 / queries.max(1) as f64,
         "daemon_peak_rss_mib": rss.map(|k| k as f64 / 1024.0),
+        "checkpoint": snapshot,
     });
     if json_out {
         println!("{report}");
@@ -201,10 +219,79 @@ pub async fn core(
             percentile(&lat, 99.0),
             100.0 * top1 as f64 / queries.max(1) as f64
         );
+        if let Some(s) = &snapshot {
+            println!(
+                "snapshot: {:.0} ms, {:.1} MiB; {} writes meanwhile: max {:.1} ms, p99 {:.1} ms (before it: max {:.1} ms, p99 {:.1} ms)",
+                s["duration_ms"].as_f64().unwrap_or(0.0),
+                s["bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
+                s["writes_during"],
+                s["write_ms_during"]["max"].as_f64().unwrap_or(0.0),
+                s["write_ms_during"]["p99"].as_f64().unwrap_or(0.0),
+                s["write_ms_before"]["max"].as_f64().unwrap_or(0.0),
+                s["write_ms_before"]["p99"].as_f64().unwrap_or(0.0),
+            );
+        }
         match rss {
             Some(k) => println!("daemon peak RSS: {:.1} MiB", k as f64 / 1024.0),
             None => println!("daemon peak RSS: unknown (pid {pid} not readable)"),
         }
     }
     Ok(())
+}
+
+/// One client writes single exchanges back to back; after a second of
+/// baseline, a snapshot is taken. Reports the snapshot and the write
+/// latencies before and during it (how long writers were held up).
+async fn checkpoint_under_writes(socket: &std::path::Path) -> anyhow::Result<Value> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (socket, stop) = (socket.to_owned(), stop.clone());
+        tokio::spawn(async move {
+            let mut conn = Connection::open(&socket).await?;
+            let mut samples: Vec<(Instant, f64)> = Vec::new();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let body = json!({"role": "user", "content": format!("write during snapshot {i}")});
+                let t = Instant::now();
+                conn.call(
+                    Method::POST,
+                    "/v1/sessions/bench-snapshot/exchanges",
+                    Some(body),
+                )
+                .await?
+                .map_err(|e| anyhow::anyhow!("write failed: {e}"))?;
+                samples.push((t, t.elapsed().as_secs_f64() * 1000.0));
+                i += 1;
+            }
+            anyhow::Ok(samples)
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut conn = Connection::open(socket).await?;
+    let started = Instant::now();
+    let taken = conn
+        .call(Method::POST, "/v1/checkpoint", None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("checkpoint failed: {e}"))?;
+    let ended = Instant::now();
+    stop.store(true, Ordering::Relaxed);
+    let samples = writer.await??;
+    let pick = |f: &dyn Fn(&Instant) -> bool| {
+        let mut v: Vec<f64> = samples.iter().filter(|(t, _)| f(t)).map(|s| s.1).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v
+    };
+    let during = pick(&|t| *t >= started && *t <= ended);
+    let before = pick(&|t| *t < started);
+    let stats = |v: &[f64]| json!({"n": v.len(), "p50": percentile(v, 50.0), "p99": percentile(v, 99.0), "max": v.last().copied().unwrap_or(0.0)});
+    Ok(json!({
+        "path": taken["path"],
+        "bytes": taken["bytes"],
+        "duration_ms": taken["duration_ms"],
+        "writes_during": during.len(),
+        "write_ms_during": stats(&during),
+        "write_ms_before": stats(&before),
+    }))
 }

@@ -143,6 +143,10 @@ pub enum BenchCommand {
         /// Concurrent import connections.
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
+        /// After the recalls, take a snapshot while a client keeps writing,
+        /// and report its time, size and the writes' worst latency meanwhile.
+        #[arg(long)]
+        checkpoint: bool,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,

@@ -84,8 +84,20 @@ fn main() -> ExitCode {
                         queries,
                         batch,
                         concurrency,
+                        checkpoint,
                         json,
-                    } => bench::core(socket, exchanges, queries, batch, concurrency, json).await,
+                    } => {
+                        bench::core(bench::CoreOptions {
+                            socket,
+                            exchanges,
+                            queries,
+                            batch,
+                            concurrency,
+                            checkpoint,
+                            json,
+                        })
+                        .await
+                    }
                 }
             });
             match result {
