@@ -3,7 +3,9 @@
 //! The trait is synchronous and CPU- or I/O-bound: callers run it on a
 //! blocking thread, never on the async executor.
 
+mod bert;
 mod hashing;
+pub mod local;
 
 use std::sync::Arc;
 

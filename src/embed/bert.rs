@@ -1,0 +1,428 @@
+//! A BERT encoder (all-MiniLM-L6-v2 class) in plain f32 Rust.
+//!
+//! Why not a framework: the model is six small layers, and running it
+//! ourselves lets the batch be *packed* — the linear layers see only the
+//! real tokens of every sentence back to back (no padding to the longest
+//! sentence), and attention runs per sentence on its own rows. The matrix
+//! products go to the `gemm` crate (the kernel candle uses, with AVX-512
+//! where the CPU has it). Numerics follow the reference exactly: erf GELU,
+//! LayerNorm with the config's epsilon, softmax with max subtraction, mean
+//! pooling over the sentence's tokens, L2 normalisation.
+
+use std::path::Path;
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use super::EmbedError;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub layer_norm_eps: f64,
+    pub max_position_embeddings: usize,
+    pub vocab_size: usize,
+    #[serde(default)]
+    pub hidden_act: Option<String>,
+}
+
+struct Layer {
+    /// Q, K and V weights stacked: [3H × H]; y = x·Wᵀ + b.
+    qkv_w: Vec<f32>,
+    qkv_b: Vec<f32>,
+    out_w: Vec<f32>,
+    out_b: Vec<f32>,
+    ln1_g: Vec<f32>,
+    ln1_b: Vec<f32>,
+    ff1_w: Vec<f32>,
+    ff1_b: Vec<f32>,
+    ff2_w: Vec<f32>,
+    ff2_b: Vec<f32>,
+    ln2_g: Vec<f32>,
+    ln2_b: Vec<f32>,
+}
+
+pub struct Bert {
+    pub cfg: BertConfig,
+    word: Vec<f32>,
+    pos: Vec<f32>,
+    type0: Vec<f32>,
+    ln_g: Vec<f32>,
+    ln_b: Vec<f32>,
+    layers: Vec<Layer>,
+}
+
+fn failed(message: impl Into<String>) -> EmbedError {
+    EmbedError::Failed {
+        model: "local".into(),
+        message: message.into(),
+    }
+}
+
+impl Bert {
+    pub fn load(dir: &Path) -> Result<Bert, EmbedError> {
+        let cfg_path = dir.join("config.json");
+        let cfg_text = std::fs::read_to_string(&cfg_path)
+            .map_err(|e| failed(format!("{}: {e}", cfg_path.display())))?;
+        let cfg: BertConfig = serde_json::from_str(&cfg_text)
+            .map_err(|e| failed(format!("{}: {e}", cfg_path.display())))?;
+        if let Some(act) = &cfg.hidden_act
+            && act != "gelu"
+        {
+            return Err(failed(format!(
+                "unsupported activation `{act}` (only gelu)"
+            )));
+        }
+        if cfg.hidden_size % cfg.num_attention_heads != 0 {
+            return Err(failed(
+                "hidden_size is not a multiple of num_attention_heads",
+            ));
+        }
+        let w_path = dir.join("model.safetensors");
+        let bytes =
+            std::fs::read(&w_path).map_err(|e| failed(format!("{}: {e}", w_path.display())))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| failed(format!("{}: {e}", w_path.display())))?;
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, EmbedError> {
+            // Some exports prefix every name with `bert.`.
+            let t = st
+                .tensor(name)
+                .or_else(|_| st.tensor(&format!("bert.{name}")))
+                .map_err(|e| failed(format!("tensor {name}: {e}")))?;
+            if t.dtype() != safetensors::Dtype::F32 {
+                return Err(failed(format!(
+                    "tensor {name} is {:?}, expected F32",
+                    t.dtype()
+                )));
+            }
+            if t.shape() != shape {
+                return Err(failed(format!(
+                    "tensor {name} has shape {:?}, expected {shape:?}",
+                    t.shape()
+                )));
+            }
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let word = get("embeddings.word_embeddings.weight", &[cfg.vocab_size, h])?;
+        let pos = get(
+            "embeddings.position_embeddings.weight",
+            &[cfg.max_position_embeddings, h],
+        )?;
+        let types = st
+            .tensor("embeddings.token_type_embeddings.weight")
+            .or_else(|_| st.tensor("bert.embeddings.token_type_embeddings.weight"))
+            .map_err(|e| failed(format!("token_type_embeddings: {e}")))?;
+        let rows = types.shape().first().copied().unwrap_or(0);
+        let type0 = get("embeddings.token_type_embeddings.weight", &[rows, h])?[..h].to_vec();
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for l in 0..cfg.num_hidden_layers {
+            let p = format!("encoder.layer.{l}");
+            let mut qkv_w = get(&format!("{p}.attention.self.query.weight"), &[h, h])?;
+            qkv_w.extend(get(&format!("{p}.attention.self.key.weight"), &[h, h])?);
+            qkv_w.extend(get(&format!("{p}.attention.self.value.weight"), &[h, h])?);
+            let mut qkv_b = get(&format!("{p}.attention.self.query.bias"), &[h])?;
+            qkv_b.extend(get(&format!("{p}.attention.self.key.bias"), &[h])?);
+            qkv_b.extend(get(&format!("{p}.attention.self.value.bias"), &[h])?);
+            layers.push(Layer {
+                qkv_w,
+                qkv_b,
+                out_w: get(&format!("{p}.attention.output.dense.weight"), &[h, h])?,
+                out_b: get(&format!("{p}.attention.output.dense.bias"), &[h])?,
+                ln1_g: get(&format!("{p}.attention.output.LayerNorm.weight"), &[h])?,
+                ln1_b: get(&format!("{p}.attention.output.LayerNorm.bias"), &[h])?,
+                ff1_w: get(&format!("{p}.intermediate.dense.weight"), &[i, h])?,
+                ff1_b: get(&format!("{p}.intermediate.dense.bias"), &[i])?,
+                ff2_w: get(&format!("{p}.output.dense.weight"), &[h, i])?,
+                ff2_b: get(&format!("{p}.output.dense.bias"), &[h])?,
+                ln2_g: get(&format!("{p}.output.LayerNorm.weight"), &[h])?,
+                ln2_b: get(&format!("{p}.output.LayerNorm.bias"), &[h])?,
+            });
+        }
+        Ok(Bert {
+            ln_g: get("embeddings.LayerNorm.weight", &[h])?,
+            ln_b: get("embeddings.LayerNorm.bias", &[h])?,
+            word,
+            pos,
+            type0,
+            layers,
+            cfg,
+        })
+    }
+
+    /// Encodes sentences given as token ids (with [CLS]/[SEP], already
+    /// truncated); returns one mean-pooled, L2-normalised vector each.
+    /// Call inside the rayon pool whose width is `threads`.
+    pub fn encode(
+        &self,
+        sentences: &[Vec<u32>],
+        threads: usize,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let h = self.cfg.hidden_size;
+        let heads = self.cfg.num_attention_heads;
+        let hd = h / heads;
+        let inter = self.cfg.intermediate_size;
+        let eps = self.cfg.layer_norm_eps as f32;
+        // Packed layout: sentence s occupies rows offsets[s]..offsets[s+1].
+        let mut offsets = Vec::with_capacity(sentences.len() + 1);
+        offsets.push(0usize);
+        for s in sentences {
+            if s.len() > self.cfg.max_position_embeddings {
+                return Err(failed(format!(
+                    "{} tokens exceed the model's {} positions",
+                    s.len(),
+                    self.cfg.max_position_embeddings
+                )));
+            }
+            offsets.push(offsets.last().unwrap() + s.len());
+        }
+        let m = *offsets.last().unwrap();
+        if m == 0 {
+            return Ok(sentences.iter().map(|_| vec![0.0; h]).collect());
+        }
+        let par = if threads > 1 && m >= 32 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+
+        let mut x = vec![0f32; m * h];
+        for (s, ids) in sentences.iter().enumerate() {
+            for (t, &id) in ids.iter().enumerate() {
+                let id = id as usize;
+                if id >= self.cfg.vocab_size {
+                    return Err(failed(format!("token id {id} outside the vocabulary")));
+                }
+                let row = &mut x[(offsets[s] + t) * h..(offsets[s] + t + 1) * h];
+                let w = &self.word[id * h..(id + 1) * h];
+                let p = &self.pos[t * h..(t + 1) * h];
+                for d in 0..h {
+                    row[d] = w[d] + p[d] + self.type0[d];
+                }
+            }
+        }
+        layer_norm(&mut x, h, &self.ln_g, &self.ln_b, eps);
+
+        let mut qkv = vec![0f32; m * 3 * h];
+        let mut ctx = vec![0f32; m * h];
+        let mut tmp = vec![0f32; m * h];
+        let mut ff = vec![0f32; m * inter];
+        let scale = 1.0 / (hd as f32).sqrt();
+        for layer in &self.layers {
+            linear(&mut qkv, &x, &layer.qkv_w, &layer.qkv_b, m, 3 * h, h, par);
+            attention(&mut ctx, &qkv, &offsets, h, heads, scale, threads > 1);
+            linear(&mut tmp, &ctx, &layer.out_w, &layer.out_b, m, h, h, par);
+            add_in_place(&mut x, &tmp);
+            layer_norm(&mut x, h, &layer.ln1_g, &layer.ln1_b, eps);
+            linear(&mut ff, &x, &layer.ff1_w, &layer.ff1_b, m, inter, h, par);
+            gelu(&mut ff, threads > 1);
+            linear(&mut tmp, &ff, &layer.ff2_w, &layer.ff2_b, m, h, inter, par);
+            add_in_place(&mut x, &tmp);
+            layer_norm(&mut x, h, &layer.ln2_g, &layer.ln2_b, eps);
+        }
+
+        let mut out = Vec::with_capacity(sentences.len());
+        for s in 0..sentences.len() {
+            let (a, b) = (offsets[s], offsets[s + 1]);
+            let mut v = vec![0f32; h];
+            for row in x[a * h..b * h].chunks_exact(h) {
+                for d in 0..h {
+                    v[d] += row[d];
+                }
+            }
+            let n = (b - a).max(1) as f32;
+            for d in &mut v {
+                *d /= n;
+            }
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            for d in &mut v {
+                *d /= norm;
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+}
+
+/// out[m×n] = a[m×k] · wᵀ + bias, with w stored [n×k] row-major.
+#[allow(clippy::too_many_arguments)]
+fn linear(
+    out: &mut [f32],
+    a: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    par: Parallelism,
+) {
+    debug_assert_eq!(a.len(), m * k);
+    debug_assert_eq!(w.len(), n * k);
+    let out = &mut out[..m * n];
+    for row in out.chunks_exact_mut(n) {
+        row.copy_from_slice(bias);
+    }
+    // SAFETY: the slices hold exactly m×n, m×k and n×k elements laid out
+    // with the strides given; gemm reads lhs/rhs and writes dst only there.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            a.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// Self-attention of every sentence on its own rows of the packed `qkv`
+/// ([M × 3H]: Q | K | V); writes the heads' contexts into `ctx` [M × H].
+fn attention(
+    ctx: &mut [f32],
+    qkv: &[f32],
+    offsets: &[usize],
+    h: usize,
+    heads: usize,
+    scale: f32,
+    parallel: bool,
+) {
+    let hd = h / heads;
+    let stride = 3 * h;
+    // Each (sentence, head) writes a disjoint block of ctx; split ctx by
+    // sentence so every task owns its rows.
+    let mut blocks: Vec<(usize, &mut [f32])> = Vec::with_capacity(offsets.len());
+    let mut rest = ctx;
+    for s in 0..offsets.len() - 1 {
+        let rows = offsets[s + 1] - offsets[s];
+        let (block, tail) = rest.split_at_mut(rows * h);
+        blocks.push((s, block));
+        rest = tail;
+    }
+    let run = |(s, block): (usize, &mut [f32])| {
+        let (a, b) = (offsets[s], offsets[s + 1]);
+        let l = b - a;
+        if l == 0 {
+            return;
+        }
+        let mut scores = vec![0f32; l * l];
+        for head in 0..heads {
+            let q = &qkv[a * stride + head * hd..];
+            let k = &qkv[a * stride + h + head * hd..];
+            let v = &qkv[a * stride + 2 * h + head * hd..];
+            // SAFETY: q/k/v rows are `stride` apart and each row holds `hd`
+            // elements inside qkv; scores is l×l; block is l×h.
+            unsafe {
+                gemm::gemm(
+                    l,
+                    l,
+                    hd,
+                    scores.as_mut_ptr(),
+                    1,
+                    l as isize,
+                    false,
+                    q.as_ptr(),
+                    1,
+                    stride as isize,
+                    k.as_ptr(),
+                    stride as isize,
+                    1,
+                    0.0f32,
+                    scale,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+            for row in scores.chunks_exact_mut(l) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for x in row.iter_mut() {
+                    *x = (*x - max).exp();
+                    sum += *x;
+                }
+                let inv = 1.0 / sum;
+                for x in row.iter_mut() {
+                    *x *= inv;
+                }
+            }
+            unsafe {
+                gemm::gemm(
+                    l,
+                    hd,
+                    l,
+                    block.as_mut_ptr().add(head * hd),
+                    1,
+                    h as isize,
+                    false,
+                    scores.as_ptr(),
+                    1,
+                    l as isize,
+                    v.as_ptr(),
+                    1,
+                    stride as isize,
+                    0.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        }
+    };
+    if parallel && blocks.len() > 1 {
+        blocks.into_par_iter().for_each(run);
+    } else {
+        blocks.into_iter().for_each(run);
+    }
+}
+
+fn add_in_place(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+fn layer_norm(x: &mut [f32], h: usize, g: &[f32], b: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(h) {
+        let mean = row.iter().sum::<f32>() / h as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / h as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for d in 0..h {
+            row[d] = (row[d] - mean) * inv * g[d] + b[d];
+        }
+    }
+}
+
+fn gelu(x: &mut [f32], parallel: bool) {
+    const INV_SQRT2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    let f = |v: &mut f32| *v = 0.5 * *v * (1.0 + libm::erff(*v * INV_SQRT2));
+    if parallel && x.len() > 65536 {
+        x.par_chunks_mut(16384)
+            .for_each(|c| c.iter_mut().for_each(f));
+    } else {
+        x.iter_mut().for_each(f);
+    }
+}
