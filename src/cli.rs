@@ -105,6 +105,11 @@ pub enum CtlCommand {
     History { session: String },
     /// Delete a session and all its exchanges.
     ForgetSession { session: String },
+    /// Re-embed rows made by another model (with --all: every row) in the background.
+    Reembed {
+        #[arg(long)]
+        all: bool,
+    },
     /// Take a checkpoint now: WAL truncation and a verified snapshot.
     Checkpoint,
     /// List the snapshots on disk, newest first.
@@ -129,6 +134,18 @@ pub struct BenchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Time the local embedding model in process (same workload as
+    /// shared/bench/embed_peer.py): query latency, sentences/s at batch 1 and 32.
+    Embed {
+        /// Directory with config.json, tokenizer.json, model.safetensors.
+        #[arg(long, value_name = "DIR")]
+        model_dir: PathBuf,
+        /// Inference threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Import synthetic exchanges over the socket, then time recalls.
     Core {
         #[arg(long, value_name = "PATH")]

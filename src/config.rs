@@ -230,12 +230,40 @@ pub enum Synchronous {
 #[serde(deny_unknown_fields, default)]
 pub struct EmbedConfig {
     pub provider: EmbedProvider,
+    /// Unset: `<data_dir>/models/all-MiniLM-L6-v2`.
+    pub model_dir: Option<PathBuf>,
+    /// Inference threads of the local model; 0 = all cores.
+    pub threads: usize,
+    /// Texts per embedding call (local batch, or one HTTP request).
+    pub batch_size: usize,
+    /// OpenAI-compatible endpoint, e.g. `https://api.openai.com/v1` or
+    /// `http://127.0.0.1:11434/v1` (Ollama).
+    pub base_url: String,
+    /// Model name sent to the endpoint.
+    pub model: String,
+    /// Name of the environment variable holding the API key (never the key).
+    pub api_key_env: String,
+    /// Dimension the endpoint must return; 0 = accept what the first answer has.
+    pub dim: usize,
+    /// Seconds before an embedding request is abandoned (and retried).
+    pub timeout_s: u64,
+    /// Retries of a request that failed with 429, 5xx or a timeout.
+    pub max_retries: u32,
 }
 
 impl Default for EmbedConfig {
     fn default() -> Self {
         Self {
-            provider: EmbedProvider::Hash,
+            provider: EmbedProvider::Auto,
+            model_dir: None,
+            threads: 0,
+            batch_size: 32,
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            model: "all-minilm".into(),
+            api_key_env: "MEMD_EMBED_API_KEY".into(),
+            dim: 0,
+            timeout_s: 30,
+            max_retries: 3,
         }
     }
 }
@@ -243,6 +271,12 @@ impl Default for EmbedConfig {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum EmbedProvider {
+    /// The local model when its files are present, else `hash` (loudly).
+    Auto,
+    /// all-MiniLM-L6-v2 in process; refuses to start without its files.
+    Local,
+    /// Any OpenAI-compatible `/embeddings` endpoint.
+    Openai,
     /// Deterministic feature hashing: no model, weakly semantic.
     Hash,
 }
@@ -415,6 +449,31 @@ impl Config {
         if self.api.max_connections == 0 {
             return Err(invalid("api.max_connections", "must be at least 1".into()));
         }
+        if self.embed.batch_size == 0 || self.embed.batch_size > 2048 {
+            return Err(invalid(
+                "embed.batch_size",
+                "must be between 1 and 2048".into(),
+            ));
+        }
+        if self.embed.timeout_s == 0 {
+            return Err(invalid("embed.timeout_s", "must be at least 1".into()));
+        }
+        if self.embed.provider == EmbedProvider::Openai {
+            if !(self.embed.base_url.starts_with("http://")
+                || self.embed.base_url.starts_with("https://"))
+            {
+                return Err(invalid(
+                    "embed.base_url",
+                    "must start with http:// or https://".into(),
+                ));
+            }
+            if self.embed.model.trim().is_empty() {
+                return Err(invalid(
+                    "embed.model",
+                    "must name the endpoint's model".into(),
+                ));
+            }
+        }
         if self.checkpoint.keep == 0 {
             return Err(invalid("checkpoint.keep", "must be at least 1".into()));
         }
@@ -461,6 +520,20 @@ impl Config {
         match env_path("HOME") {
             Some(home) => home.join(".local/share/memd"),
             None => PathBuf::from("/var/lib/memd"),
+        }
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        match &self.embed.model_dir {
+            Some(d) => d.clone(),
+            None => self.data_dir().join("models/all-MiniLM-L6-v2"),
+        }
+    }
+
+    pub fn embed_threads(&self) -> usize {
+        match self.embed.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         }
     }
 
@@ -616,7 +689,13 @@ mod tests {
             }
         }
         // Options whose default is "unset" do not serialise; check them by name.
-        for key in ["data_dir =", "socket =", "allowed_uids =", "dir ="] {
+        for key in [
+            "data_dir =",
+            "socket =",
+            "allowed_uids =",
+            "dir =",
+            "model_dir =",
+        ] {
             if !text.contains(key) {
                 missing.push(key.to_owned());
             }

@@ -236,6 +236,10 @@ async fn dispatch(conn: &mut Connection, args: &CtlArgs) -> Result<i32, CtlError
         CtlCommand::Export { file } => return export(conn, file, json_out).await,
         CtlCommand::ImportAll { file } => return import_all(conn, file, json_out).await,
         CtlCommand::Checkpoint => conn.call(Method::POST, "/v1/checkpoint", None).await?,
+        CtlCommand::Reembed { all } => {
+            conn.call(Method::POST, "/v1/reembed", Some(json!({"all": all})))
+                .await?
+        }
         CtlCommand::Checkpoints => conn.call(Method::GET, "/v1/checkpoints", None).await?,
         CtlCommand::Recall {
             k,
@@ -415,6 +419,18 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
             );
             for r in value["removed"].as_array().cloned().unwrap_or_default() {
                 println!("rotated out {}", s(&r));
+            }
+        }
+        CtlCommand::Reembed { all } => {
+            if *all {
+                println!(
+                    "re-embedding every row up to id {} in the background; `memd ctl status` shows progress",
+                    s(&value["upto_id"])
+                );
+            } else {
+                println!(
+                    "re-embedding rows of other models in the background; `memd ctl status` shows progress"
+                );
             }
         }
         CtlCommand::Checkpoints => {

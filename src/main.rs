@@ -78,6 +78,11 @@ fn main() -> ExitCode {
                 .expect("runtime");
             let result = rt.block_on(async {
                 match args.command {
+                    BenchCommand::Embed {
+                        model_dir,
+                        threads,
+                        json,
+                    } => bench::embed(&model_dir, threads, json).await,
                     BenchCommand::Core {
                         socket,
                         exchanges,

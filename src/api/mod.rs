@@ -46,6 +46,7 @@ pub struct AppState {
     pub data_dir: PathBuf,
     pub allowed_uids: Arc<Vec<u32>>,
     pub checkpointer: Arc<crate::checkpoint::Checkpointer>,
+    pub embed_queue: Arc<crate::embed::queue::EmbedQueue>,
 }
 
 impl AppState {
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/import", post(routes::sessions::import))
         .route("/v1/recall", post(routes::recall::recall))
+        .route("/v1/reembed", post(routes::system::reembed))
         .route("/v1/checkpoint", post(routes::backup::take))
         .route("/v1/checkpoints", get(routes::backup::list))
         .route("/v1/export", get(routes::backup::export))

@@ -46,6 +46,8 @@ pub enum DaemonError {
     Damaged { problem: String, hint: String },
     #[error(transparent)]
     Socket(#[from] SocketError),
+    #[error(transparent)]
+    Embed(#[from] embed::SelectError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -70,7 +72,16 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     ensure_dir(&data_dir)?;
     let _lock = lock::acquire(&data_dir)?;
 
-    let embedder = embed::from_config(&cfg.embed);
+    let selected = {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || embed::select(&cfg))
+            .await
+            .map_err(|e| DaemonError::Internal(e.to_string()))??
+    };
+    let embedder = selected.embedder.clone();
+    if let Some(reason) = &selected.fallback_reason {
+        tracing::warn!("EMBEDDINGS DEGRADED: {reason}");
+    }
     let model = ModelSpec {
         name: embedder.model_id().to_owned(),
         dim: embedder.dim(),
@@ -96,6 +107,12 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
             .map_err(|source| damaged_or(source, &db_path, &cfg, &loaded.source))?
     };
     let checkpointer = crate::checkpoint::Checkpointer::new(store.clone(), &cfg);
+    let embed_queue = embed::queue::EmbedQueue::new(
+        store.clone(),
+        embedder.clone(),
+        cfg.embed.batch_size,
+        selected.fallback_reason.clone(),
+    );
     tracing::info!(
         db = %db_path.display(),
         schema = report.schema_after,
@@ -118,6 +135,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         data_dir: data_dir.clone(),
         allowed_uids: Arc::new(cfg.allowed_uids()),
         checkpointer: checkpointer.clone(),
+        embed_queue: embed_queue.clone(),
     };
     let listener = api::uds::UdsListener::new(listener, cfg.api.max_connections);
     let stop_accepting = control.shutdown.clone();
@@ -134,6 +152,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     notify::ready(&format!("serving on {}", socket_path.display()));
     let watchdog = notify::spawn_watchdog(store.clone(), control.shutdown.clone());
     let checkpoint_worker = checkpointer.spawn_worker(control.shutdown.clone());
+    let embed_worker = embed_queue.spawn(control.shutdown.clone());
 
     let mut server_done = false;
     loop {
@@ -178,6 +197,12 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         // It stops at its next select; a checkpoint in progress finishes first.
         let _ = w.await;
     }
+    // A batch being embedded finishes (bounded by the embedder's own
+    // timeouts); its rows are simply still queued if it does not.
+    if tokio::time::timeout(grace, embed_worker).await.is_err() {
+        tracing::warn!("the embedding worker did not stop in time; its batch stays queued");
+    }
+    drop(embed_queue);
     if cfg.checkpoint.on_shutdown {
         notify::status("final checkpoint");
         let _ = checkpointer.take("shutdown").await;

@@ -77,7 +77,7 @@ impl Bert {
                 "unsupported activation `{act}` (only gelu)"
             )));
         }
-        if cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
             return Err(failed(
                 "hidden_size is not a multiple of num_attention_heads",
             ));
@@ -187,7 +187,7 @@ impl Bert {
         if m == 0 {
             return Ok(sentences.iter().map(|_| vec![0.0; h]).collect());
         }
-        let par = if threads > 1 && m >= 32 {
+        let par = if threads > 1 && m >= 1 {
             Parallelism::Rayon(threads)
         } else {
             Parallelism::None

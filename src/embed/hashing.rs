@@ -76,6 +76,10 @@ impl Embedder for HashEmbedder {
         "hash"
     }
 
+    fn inline(&self) -> bool {
+        true
+    }
+
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         Ok(texts.iter().map(|t| self.embed_one(t)).collect())
     }

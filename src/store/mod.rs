@@ -218,6 +218,17 @@ impl Store {
         Ok((tx, rx))
     }
 
+    /// Stores vectors of the current model and updates `meta` keys (None
+    /// deletes) in one transaction; returns how many rows still existed.
+    pub async fn set_embeddings(
+        &self,
+        rows: Vec<(i64, Vec<f32>)>,
+        meta: Vec<(String, Option<String>)>,
+    ) -> Result<usize, StoreError> {
+        self.send(|reply| WriteOp::SetEmbeddings { rows, meta, reply })
+            .await
+    }
+
     /// Rebuilds the vector index from the database; returns its size.
     pub async fn reload_index(&self) -> Result<usize, StoreError> {
         self.send(WriteOp::ReloadIndex).await

@@ -165,3 +165,69 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
         },
     )?)
 }
+
+/// A row waiting for (re-)embedding.
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    pub id: i64,
+    pub content: String,
+    /// The model that made its current vector, if any.
+    pub model_id: Option<i64>,
+}
+
+/// Rows after `cursor` (by id, oldest first) whose vector is missing or
+/// from another model than `model_id`, plus — up to `force_upto` — rows to
+/// re-embed whatever their model.
+pub fn pending_embeddings(
+    conn: &Connection,
+    model_id: i64,
+    cursor: i64,
+    force_upto: i64,
+    limit: usize,
+) -> Result<Vec<PendingRow>, StoreError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, content, embed_model_id FROM exchanges
+             WHERE id > ?1 AND (embed_model_id IS NULL OR embed_model_id != ?2 OR id <= ?3)
+             ORDER BY id LIMIT ?4",
+        )?
+        .query_map(params![cursor, model_id, force_upto, limit as i64], |r| {
+            Ok(PendingRow {
+                id: r.get(0)?,
+                content: r.get(1)?,
+                model_id: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Rows without a vector of `model_id`: (never embedded, embedded by another model).
+pub fn embedding_backlog(conn: &Connection, model_id: i64) -> Result<(i64, i64), StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FILTER (WHERE embed_model_id IS NULL),
+                    count(*) FILTER (WHERE embed_model_id IS NOT NULL AND embed_model_id != ?1)
+             FROM exchanges",
+        )?
+        .query_row([model_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
+/// Rows per embedding model name (`None`: not embedded).
+pub fn rows_by_model(conn: &Connection) -> Result<Vec<(Option<String>, i64)>, StoreError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT m.name, count(*) FROM exchanges e LEFT JOIN embed_models m ON m.id = e.embed_model_id
+             GROUP BY m.name ORDER BY m.name",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}

@@ -53,6 +53,13 @@ pub(crate) enum WriteOp {
     },
     /// Rebuilds the in-memory index from the database.
     ReloadIndex(Reply<usize>),
+    /// Stores vectors made by the current model (rows deleted meanwhile
+    /// are skipped) and sets or clears `meta` keys in the same transaction.
+    SetEmbeddings {
+        rows: Vec<(i64, Vec<f32>)>,
+        meta: Vec<(String, Option<String>)>,
+        reply: Reply<usize>,
+    },
     /// Commit what was queued before it, then stop and close the database.
     Shutdown,
 }
@@ -72,6 +79,7 @@ enum IndexEffect {
 }
 
 enum Pending {
+    Count(Reply<usize>, Result<usize, StoreError>),
     Insert(
         Reply<Vec<InsertOutcome>>,
         Result<Vec<InsertOutcome>, StoreError>,
@@ -238,6 +246,12 @@ impl Writer {
                         in_savepoint(&mut tx, |sp| delete_session(sp, &session_id, &mut effects));
                     pending.push(Pending::Delete(reply, result));
                 }
+                WriteOp::SetEmbeddings { rows, meta, reply } => {
+                    let result = in_savepoint(&mut tx, |sp| {
+                        set_embeddings(sp, rows, &meta, self.model_id, &mut effects)
+                    });
+                    pending.push(Pending::Count(reply, result));
+                }
                 WriteOp::Barrier(reply) => pending.push(Pending::Barrier(reply)),
                 WriteOp::Shutdown
                 | WriteOp::WalCheckpoint(_)
@@ -250,6 +264,7 @@ impl Writer {
             tracing::error!(error = %err, "write transaction failed to commit; nothing in it was acknowledged");
             for p in pending {
                 match p {
+                    Pending::Count(reply, _) => drop(reply.send(Err(err.duplicate()))),
                     Pending::Insert(reply, _) => drop(reply.send(Err(err.duplicate()))),
                     Pending::Delete(reply, _) => drop(reply.send(Err(err.duplicate()))),
                     Pending::Barrier(reply) => drop(reply.send(())),
@@ -274,6 +289,7 @@ impl Writer {
         for p in pending {
             // A dropped receiver means the client went away; the write stands.
             match p {
+                Pending::Count(reply, r) => drop(reply.send(r)),
                 Pending::Insert(reply, r) => drop(reply.send(r)),
                 Pending::Delete(reply, r) => drop(reply.send(r)),
                 Pending::Barrier(reply) => drop(reply.send(())),
@@ -288,6 +304,7 @@ fn fail(op: WriteOp, err: &StoreError) {
         WriteOp::DeleteSession { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         WriteOp::Barrier(reply) => drop(reply.send(())),
         WriteOp::ImportAll { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+        WriteOp::SetEmbeddings { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         WriteOp::WalCheckpoint(reply) => drop(reply.send(Err(err.duplicate()))),
         WriteOp::ReloadIndex(reply) => drop(reply.send(Err(err.duplicate()))),
         WriteOp::Shutdown => {}
@@ -397,6 +414,47 @@ fn insert_rows(
     }
     effects.extend(staged);
     Ok(outcomes)
+}
+
+fn set_embeddings(
+    conn: &Connection,
+    rows: Vec<(i64, Vec<f32>)>,
+    meta: &[(String, Option<String>)],
+    model_id: i64,
+    effects: &mut Vec<IndexEffect>,
+) -> Result<usize, StoreError> {
+    let mut update = conn.prepare_cached(
+        "UPDATE exchanges SET embedding = ?2, embed_model_id = ?3 WHERE id = ?1
+         RETURNING session_id, (SELECT namespace FROM sessions s WHERE s.id = exchanges.session_id)",
+    )?;
+    let mut staged = Vec::with_capacity(rows.len());
+    for (id, vector) in rows {
+        let found: Option<(String, String)> = update
+            .query_row(params![id, vector_to_blob(&vector), model_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        if let Some((session_id, namespace)) = found {
+            staged.push(IndexEffect::Add {
+                id,
+                namespace,
+                session_id,
+                vector,
+            });
+        }
+    }
+    for (key, value) in meta {
+        match value {
+            Some(v) => conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => conn.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+    }
+    let n = staged.len();
+    effects.extend(staged);
+    Ok(n)
 }
 
 fn delete_session(

@@ -34,11 +34,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         "config": state.config_source,
         "log_level": cfg.log.level,
         "schema_version": migrate::SCHEMA_VERSION,
-        "embedder": {
-            "provider": state.embedder.provider(),
-            "model": state.embedder.model_id(),
-            "dim": state.embedder.dim(),
-        },
+        "embedder": state.embed_queue.status().await,
         "counts": {"sessions": counts.sessions, "exchanges": counts.exchanges},
         "index": {"vectors": vectors},
         "store": {"db_bytes": db_bytes, "wal_bytes": wal_bytes},
@@ -97,5 +93,29 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         out,
+    ))
+}
+
+#[derive(Debug, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReembedIn {
+    #[serde(default)]
+    all: bool,
+}
+
+/// `POST /v1/reembed` `{"all"?}`: re-embed rows of other models (with
+/// `all`: every row) in the background; progress shows in status.
+pub async fn reembed(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req: ReembedIn = if body.iter().all(u8::is_ascii_whitespace) {
+        ReembedIn::default()
+    } else {
+        crate::api::parse_json(&body)?
+    };
+    let upto = state.embed_queue.request_reembed(req.all).await?;
+    Ok(Json(
+        json!({"queued": true, "all": req.all, "upto_id": upto}),
     ))
 }
