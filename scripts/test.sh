@@ -15,4 +15,9 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
     fi
 fi
 
+# The local embedding model (checked by sha256; a no-op once present).
+# Tests find it in target/models; MEMD_MODEL_DIR overrides.
+export MEMD_MODEL_DIR=${MEMD_MODEL_DIR:-$PWD/target/models/all-MiniLM-L6-v2}
+scripts/fetch-model.sh "$MEMD_MODEL_DIR"
+
 cargo test --locked --all-targets "$@"

@@ -321,11 +321,27 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
             println!("config:    {}", s(&value["config"]));
             let e = &value["embedder"];
             println!(
-                "embedder:  {} {} ({}-d)",
+                "embedder:  {} {} ({}-d), backlog {}, {:.1}/s",
                 s(&e["provider"]),
                 s(&e["model"]),
-                s(&e["dim"])
+                s(&e["dim"]),
+                s(&e["backlog"]),
+                e["rate_per_s"].as_f64().unwrap_or(0.0)
             );
+            if let Some(r) = e["fallback_reason"].as_str() {
+                println!("           WARNING: {r}");
+            }
+            if let Some(err) = e["last_error"].as_str() {
+                println!("           last error: {err}");
+            }
+            if e["reembed"].is_object() {
+                println!(
+                    "           re-embedding: {}/{} ({}%)",
+                    s(&e["reembed"]["done"]),
+                    s(&e["reembed"]["total"]),
+                    s(&e["reembed"]["percent"])
+                );
+            }
             let c = &value["counts"];
             println!("sessions:  {}", s(&c["sessions"]));
             println!("exchanges: {}", s(&c["exchanges"]));

@@ -2,34 +2,12 @@
 //! float32 numpy port of the same model (tests/fixtures/minilm-ref.jsonl,
 //! copied from shared/data/embed-ref).
 
-use std::path::PathBuf;
+mod common;
 
+use common::model_dir;
 use memd::embed::Embedder;
-use memd::embed::local::{LocalEmbedder, missing_files};
+use memd::embed::local::LocalEmbedder;
 use serde_json::Value;
-
-/// The model directory scripts/test.sh fetches into; `MEMD_MODEL_DIR` overrides.
-pub fn model_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("MEMD_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/models/all-MiniLM-L6-v2")
-        });
-    if missing_files(&dir).is_empty() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "model files missing in {} under CI: scripts/test.sh must fetch them",
-        dir.display()
-    );
-    eprintln!(
-        "SKIPPED: no model in {}; run scripts/fetch-model.sh {}",
-        dir.display(),
-        dir.display()
-    );
-    None
-}
 
 #[test]
 fn local_model_matches_the_reference_vectors_and_token_ids() {

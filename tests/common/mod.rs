@@ -285,3 +285,47 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The local model's directory (scripts/test.sh fetches it into
+/// target/models; `MEMD_MODEL_DIR` overrides). Under CI a missing model is
+/// a failure; elsewhere the caller skips, saying so.
+pub fn model_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("MEMD_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/models/all-MiniLM-L6-v2")
+        });
+    let complete = ["config.json", "tokenizer.json", "model.safetensors"]
+        .iter()
+        .all(|f| dir.join(f).is_file());
+    if complete {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "model files missing in {} under CI: scripts/test.sh must fetch them",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: no model in {}; run scripts/fetch-model.sh {}",
+        dir.display(),
+        dir.display()
+    );
+    None
+}
+
+/// Polls status until `f` holds (bounded).
+pub fn wait_status(d: &Daemon, what: &str, limit: Duration, f: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (_, s) = d.get("/v1/status");
+        if f(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -152,6 +152,11 @@ async fn embed(
     embedder: Arc<dyn Embedder>,
     mut rows: Vec<NewExchange>,
 ) -> Result<Vec<NewExchange>, ApiError> {
+    // Writes never wait for a model: only an embedder cheap enough to run
+    // inline embeds here; for the others the background queue does it.
+    if !embedder.inline() {
+        return Ok(rows);
+    }
     tokio::task::spawn_blocking(move || {
         let texts: Vec<&str> = rows.iter().map(|r| r.content.as_str()).collect();
         let vectors = embedder
