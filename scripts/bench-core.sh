@@ -4,6 +4,8 @@
 # recall p50/p95/p99 and the daemon's peak RSS.
 #
 #   scripts/bench-core.sh [EXCHANGES] [QUERIES] [-- extra `memd bench core` flags]
+#   EMBED=local MODEL_DIR=target/models/all-MiniLM-L6-v2 scripts/bench-core.sh
+# (EMBED: the embed.provider to run with; default hash.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -21,6 +23,9 @@ data_dir = "$TMP/data"
 socket = "$TMP/memd.sock"
 [log]
 level = "warn"
+[embed]
+provider = "${EMBED:-hash}"
+${MODEL_DIR:+model_dir = \"$MODEL_DIR\"}
 TOML
 "$BIN" daemon --config "$TMP/memd.toml" 2> "$TMP/daemon.log" &
 PID=$!

@@ -164,6 +164,22 @@ pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
     }
     let import_s = started.elapsed().as_secs_f64();
     let rate = imported as f64 / import_s;
+    // With a queued embedder, how long until every row has its vector.
+    let mut embedded_after_s = None;
+    loop {
+        let st = probe
+            .call(Method::GET, "/v1/status", None)
+            .await?
+            .map_err(|e| anyhow::anyhow!("status failed: {e}"))?;
+        if st["embedder"]["backlog"].as_i64() == Some(0) {
+            embedded_after_s = Some(started.elapsed().as_secs_f64());
+            break;
+        }
+        if started.elapsed().as_secs() > 3600 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     // Recall: one client, queries made of a few words of stored texts.
     let mut lat = Vec::with_capacity(queries);
@@ -198,6 +214,7 @@ pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
         "exchanges": imported,
         "import_s": import_s,
         "import_per_s": rate,
+        "all_embedded_after_s": embedded_after_s,
         "batch": batch,
         "concurrency": concurrency,
         "queries": queries,
@@ -212,6 +229,9 @@ pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
         println!(
             "imported {imported} exchanges in {import_s:.2}s: {rate:.0} exchanges/s (batch {batch}, {concurrency} connections)"
         );
+        if let Some(t) = embedded_after_s {
+            println!("every row embedded {t:.1}s after the import started");
+        }
         println!(
             "recall over {queries} queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms (source text ranked first in {:.1}%)",
             percentile(&lat, 50.0),
