@@ -91,6 +91,15 @@ pub enum CtlCommand {
         namespace: Option<String>,
         #[arg(long, value_name = "SESSION")]
         session: Option<String>,
+        /// Show why each result ranked (BM25 rank, vector rank, fused score).
+        #[arg(long)]
+        explain: bool,
+        /// hybrid (default), lexical or vector.
+        #[arg(long, value_parser = ["hybrid", "lexical", "vector"])]
+        mode: Option<String>,
+        /// Keep results while their text fits this many characters.
+        #[arg(long, value_name = "CHARS")]
+        budget: Option<usize>,
         #[arg(required = true, num_args = 1..)]
         query: Vec<String>,
     },

@@ -315,6 +315,16 @@ pub struct RecallConfig {
     pub default_k: usize,
     /// Largest `k` a request may ask for.
     pub max_k: usize,
+    /// K of Reciprocal Rank Fusion: score = Σ w / (K + rank).
+    pub rrf_k: f64,
+    /// Weight of the lexical (BM25) list in the fusion.
+    pub fts_weight: f64,
+    /// Weight of the vector list in the fusion.
+    pub vector_weight: f64,
+    /// Candidates taken from each side before fusion (at least `k`).
+    pub candidates: usize,
+    /// Words dropped from the lexical query; unset: the built-in English list.
+    pub stopwords: Option<Vec<String>>,
 }
 
 impl Default for RecallConfig {
@@ -322,6 +332,11 @@ impl Default for RecallConfig {
         Self {
             default_k: 10,
             max_k: 1000,
+            rrf_k: 60.0,
+            fts_weight: 1.0,
+            vector_weight: 1.0,
+            candidates: 50,
+            stopwords: None,
         }
     }
 }
@@ -487,6 +502,27 @@ impl Config {
             && p.as_os_str().is_empty()
         {
             return Err(invalid("checkpoint.dir", "must not be empty".into()));
+        }
+        if !(self.recall.rrf_k >= 0.0 && self.recall.rrf_k.is_finite()) {
+            return Err(invalid("recall.rrf_k", "must be a number ≥ 0".into()));
+        }
+        for (key, w) in [
+            ("recall.fts_weight", self.recall.fts_weight),
+            ("recall.vector_weight", self.recall.vector_weight),
+        ] {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(ConfigError::Invalid {
+                    path: origin.to_owned(),
+                    key,
+                    message: "must be a number ≥ 0".into(),
+                });
+            }
+        }
+        if self.recall.candidates == 0 || self.recall.candidates > 10_000 {
+            return Err(invalid(
+                "recall.candidates",
+                "must be between 1 and 10000".into(),
+            ));
         }
         if self.recall.max_k == 0 {
             return Err(invalid("recall.max_k", "must be at least 1".into()));

@@ -245,9 +245,18 @@ async fn dispatch(conn: &mut Connection, args: &CtlArgs) -> Result<i32, CtlError
             k,
             namespace,
             session,
+            explain,
+            mode,
+            budget,
             query,
         } => {
-            let mut body = json!({"query": query.join(" ")});
+            let mut body = json!({"query": query.join(" "), "explain": explain});
+            if let Some(m) = mode {
+                body["mode"] = json!(m);
+            }
+            if let Some(b) = budget {
+                body["budget_chars"] = json!(b);
+            }
             if let Some(k) = k {
                 body["k"] = json!(k);
             }
@@ -370,7 +379,7 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
             }
             for (i, r) in results.iter().enumerate() {
                 println!(
-                    "{:>2}. [{:.3}] {} #{} {} {}: {}",
+                    "{:>2}. [{:.4}] {} #{} {} {}: {}",
                     i + 1,
                     r["score"].as_f64().unwrap_or(0.0),
                     s(&r["session_id"]),
@@ -379,6 +388,19 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
                     s(&r["role"]),
                     one_line(&s(&r["content"]), 160)
                 );
+                let e = &r["explain"];
+                if e.is_object() {
+                    println!(
+                        "      bm25 rank {}, vector rank {}, fused {:.5}{}",
+                        s(&e["bm25_rank"]),
+                        s(&e["vector_rank"]),
+                        e["fused"].as_f64().unwrap_or(0.0),
+                        e["supplement"]
+                            .as_str()
+                            .map(|x| format!(", supplement: {x}"))
+                            .unwrap_or_default()
+                    );
+                }
             }
         }
         CtlCommand::Sessions { .. } => {

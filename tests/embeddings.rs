@@ -79,13 +79,16 @@ fn hash_embedder_does_not_find_meaning() {
     let d = Daemon::start("[embed]\nprovider = \"hash\"");
     remember_all(&d);
     let score_of = |query: &str| -> f64 {
-        let (_, r) = d.post("/v1/recall", &json!({"query": query, "k": 6}));
+        let (_, r) = d.post(
+            "/v1/recall",
+            &json!({"query": query, "k": 6, "mode": "vector", "explain": true}),
+        );
         r["results"]
             .as_array()
             .unwrap()
             .iter()
             .find(|x| x["content"] == PETS[0])
-            .map_or(0.0, |x| x["score"].as_f64().unwrap())
+            .map_or(0.0, |x| x["explain"]["vector_score"].as_f64().unwrap())
     };
     // Sharing no word, the target scores like noise…
     let feline = score_of("feline companion");

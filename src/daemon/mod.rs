@@ -124,7 +124,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     let listener = socket::bind(&socket_path, cfg.daemon.socket_mode.0)?;
     let socket_ino = std::fs::metadata(&socket_path).map(|m| m.ino()).ok();
     let state = AppState {
-        recall: RecallEngine::new(store.clone(), embedder.clone()),
+        recall: RecallEngine::new(store.clone(), embedder.clone(), &cfg.recall),
         store: store.clone(),
         embedder: embedder.clone(),
         config: Arc::new(RwLock::new(cfg.clone())),

@@ -398,7 +398,8 @@ fn add_in_place(x: &mut [f32], y: &[f32]) {
 fn softmax_rows(scores: &mut [f32], l: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: the features were detected at run time.
             unsafe { softmax_avx2(scores, l) };
             return;
@@ -470,7 +471,8 @@ fn gelu(x: &mut [f32], parallel: bool) {
 fn gelu_slice(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: the features were detected at run time.
             unsafe { gelu_avx2(x) };
             return;

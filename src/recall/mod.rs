@@ -1,16 +1,24 @@
-//! Recall: find the stored memories that matter for a query.
+//! Hybrid recall: FTS5/BM25 and vector KNN over the tiers' rows, fused with
+//! weighted Reciprocal Rank Fusion, ties broken by recency, back-filled with
+//! the session's recent turns, packed under a character budget.
 //!
-//! v0 is exact cosine top-k over the current model's exchange vectors
-//! (see [`crate::index`]). The hybrid engine (BM25 + ANN + RRF) replaces the
-//! body of [`RecallEngine::recall`]; the request and result types are the API.
+//! The engine is written around a list of tiers; today the store has one
+//! (`exchange`), and later tiers (gists, facts, chunks, concepts) add their
+//! lexical and vector sources here. Rows not yet embedded are still found
+//! through the lexical side.
 
+pub mod lexical;
+pub mod rrf;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::config::RecallConfig;
 use crate::embed::{EmbedError, Embedder};
-use crate::store::{Store, StoreError, read};
+use crate::store::{Exchange, Store, StoreError, read};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecallError {
@@ -22,12 +30,45 @@ pub enum RecallError {
     Task(String),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Hybrid,
+    Lexical,
+    Vector,
+}
+
+pub const TIERS: &[&str] = &["exchange"];
+
+/// Fusion parameters; the request may override the configured ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Fusion {
+    pub rrf_k: f64,
+    pub fts_weight: f64,
+    pub vector_weight: f64,
+    pub candidates: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct RecallQuery {
     pub query: String,
     pub k: usize,
     pub namespace: String,
     pub session_id: Option<String>,
+    pub mode: Mode,
+    pub budget_chars: Option<usize>,
+    pub fusion: Fusion,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Explain {
+    pub bm25_rank: Option<usize>,
+    pub vector_rank: Option<usize>,
+    pub fused: f64,
+    /// Cosine similarity to the query, when the row was a vector candidate.
+    pub vector_score: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supplement: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,60 +81,174 @@ pub struct RecallHit {
     pub role: String,
     pub content: String,
     pub created_at: String,
-    pub score: f32,
+    pub score: f64,
+    #[serde(skip)]
+    pub explain: Explain,
 }
 
 #[derive(Clone)]
 pub struct RecallEngine {
     store: Store,
     embedder: Arc<dyn Embedder>,
+    stopwords: Arc<HashSet<String>>,
 }
 
 impl RecallEngine {
-    pub fn new(store: Store, embedder: Arc<dyn Embedder>) -> Self {
-        Self { store, embedder }
+    pub fn new(store: Store, embedder: Arc<dyn Embedder>, cfg: &RecallConfig) -> Self {
+        let stopwords = match &cfg.stopwords {
+            Some(list) => list.iter().map(|w| w.to_lowercase()).collect(),
+            None => lexical::STOPWORDS.iter().map(|w| w.to_string()).collect(),
+        };
+        Self {
+            store,
+            embedder,
+            stopwords: Arc::new(stopwords),
+        }
     }
 
     pub async fn recall(&self, q: RecallQuery) -> Result<(Vec<RecallHit>, f64), RecallError> {
         let started = Instant::now();
-        let embedder = self.embedder.clone();
-        let index = self.store.index().clone();
-        let hits = tokio::task::spawn_blocking(move || -> Result<_, RecallError> {
-            let vector = embedder
-                .embed(&[q.query.as_str()])?
-                .pop()
-                .unwrap_or_default();
-            let index = index.read().unwrap_or_else(|p| p.into_inner());
-            Ok(index.search(&q.namespace, q.session_id.as_deref(), &vector, q.k))
-        })
-        .await
-        .map_err(|e| RecallError::Task(e.to_string()))??;
+        let n = q.fusion.candidates.max(q.k);
 
-        let ids: Vec<i64> = hits.iter().map(|h| h.id).collect();
-        let rows = self
+        let lexical_ids = if q.mode != Mode::Vector {
+            match lexical::match_expression(&q.query, &self.stopwords) {
+                Some(expr) => {
+                    let (ns, sid) = (q.namespace.clone(), q.session_id.clone());
+                    self.store
+                        .read(move |c| lexical::search_exchanges(c, &expr, &ns, sid.as_deref(), n))
+                        .await?
+                }
+                None => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+
+        let vector_hits = if q.mode != Mode::Lexical {
+            let embedder = self.embedder.clone();
+            let index = self.store.index().clone();
+            let (text, ns, sid) = (q.query.clone(), q.namespace.clone(), q.session_id.clone());
+            tokio::task::spawn_blocking(move || -> Result<Vec<crate::index::Hit>, RecallError> {
+                let vector = embedder.embed(&[text.as_str()])?.pop().unwrap_or_default();
+                let index = index.read().unwrap_or_else(|p| p.into_inner());
+                Ok(index.search(&ns, sid.as_deref(), &vector, n))
+            })
+            .await
+            .map_err(|e| RecallError::Task(e.to_string()))??
+        } else {
+            Vec::new()
+        };
+
+        let vector_ids: Vec<i64> = vector_hits.iter().map(|h| h.id).collect();
+        let cosine: HashMap<i64, f32> = vector_hits.iter().map(|h| (h.id, h.score)).collect();
+        let f = q.fusion;
+        let fused = rrf::fuse(
+            &lexical_ids,
+            &vector_ids,
+            f.rrf_k,
+            f.fts_weight,
+            f.vector_weight,
+        );
+        let candidate_ids: Vec<i64> = fused.iter().map(|x| x.id).collect();
+        let session = q.session_id.clone();
+        let k = q.k;
+        let (rows, recent) = self
             .store
-            .read(move |c| read::exchanges_by_id(c, &ids))
+            .read(move |c| {
+                let rows = read::exchanges_by_id(c, &candidate_ids)?;
+                let recent = match &session {
+                    Some(s) => read::recent_exchanges(c, s, k)?,
+                    None => Vec::new(),
+                };
+                Ok((rows, recent))
+            })
             .await?;
-        let mut by_id: std::collections::HashMap<i64, _> =
-            rows.into_iter().map(|r| (r.id, r)).collect();
-        let results = hits
+        let mut by_id: HashMap<i64, Exchange> = rows.into_iter().map(|r| (r.id, r)).collect();
+
+        // Fused order; equal scores: the newer memory first.
+        let mut ranked: Vec<(rrf::Fused, Exchange)> = fused
             .into_iter()
-            .filter_map(|h| {
-                // A row deleted between the search and the fetch is skipped.
-                let row = by_id.remove(&h.id)?;
-                Some(RecallHit {
-                    tier: "exchange",
-                    id: row.id,
-                    ext_id: row.ext_id,
-                    session_id: row.session_id,
-                    namespace: row.namespace,
-                    role: row.role,
-                    content: row.content,
-                    created_at: crate::time::to_rfc3339(row.created_at),
-                    score: h.score,
-                })
+            .filter_map(|f| by_id.remove(&f.id).map(|r| (f, r)))
+            .collect();
+        ranked.sort_by(|a, b| {
+            b.0.score
+                .total_cmp(&a.0.score)
+                .then(b.1.created_at.cmp(&a.1.created_at))
+                .then(b.1.id.cmp(&a.1.id))
+        });
+        ranked.truncate(q.k);
+        let mut hits: Vec<RecallHit> = ranked
+            .into_iter()
+            .map(|(f, r)| {
+                hit(
+                    r,
+                    f.score,
+                    Explain {
+                        bm25_rank: f.lexical_rank,
+                        vector_rank: f.vector_rank,
+                        fused: f.score,
+                        vector_score: cosine.get(&f.id).copied(),
+                        supplement: None,
+                    },
+                )
             })
             .collect();
-        Ok((results, started.elapsed().as_secs_f64() * 1000.0))
+        // Tail supplement: the session's recent turns back-fill free places
+        // after every direct match, never ahead of one.
+        let seen: HashSet<i64> = hits.iter().map(|h| h.id).collect();
+        for r in recent {
+            if hits.len() >= q.k {
+                break;
+            }
+            if !seen.contains(&r.id) {
+                hits.push(hit(
+                    r,
+                    0.0,
+                    Explain {
+                        bm25_rank: None,
+                        vector_rank: None,
+                        fused: 0.0,
+                        vector_score: None,
+                        supplement: Some("recent"),
+                    },
+                ));
+            }
+        }
+        if let Some(budget) = q.budget_chars {
+            hits = pack(hits, budget);
+        }
+        Ok((hits, started.elapsed().as_secs_f64() * 1000.0))
     }
+}
+
+fn hit(r: Exchange, score: f64, explain: Explain) -> RecallHit {
+    RecallHit {
+        tier: "exchange",
+        id: r.id,
+        ext_id: r.ext_id,
+        session_id: r.session_id,
+        namespace: r.namespace,
+        role: r.role,
+        content: r.content,
+        created_at: crate::time::to_rfc3339(r.created_at),
+        score,
+        explain,
+    }
+}
+
+/// Greedy packing: keep results in rank order while they fit the budget;
+/// one that does not fit is skipped and smaller ones after it may still go.
+pub fn pack(hits: Vec<RecallHit>, budget_chars: usize) -> Vec<RecallHit> {
+    let mut left = budget_chars;
+    hits.into_iter()
+        .filter(|h| {
+            let n = h.content.chars().count();
+            if n <= left {
+                left -= n;
+                true
+            } else {
+                false
+            }
+        })
+        .collect()
 }

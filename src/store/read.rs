@@ -231,3 +231,20 @@ pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> 
         .query_row([key], |r| r.get(0))
         .optional()?)
 }
+
+/// The `limit` most recent exchanges of a session, newest first.
+pub fn recent_exchanges(
+    conn: &Connection,
+    session_id: &str,
+    limit: usize,
+) -> Result<Vec<Exchange>, StoreError> {
+    let sql = format!(
+        "SELECT {EXCHANGE_COLUMNS} FROM exchanges e JOIN sessions s ON s.id = e.session_id
+         WHERE e.session_id = ?1 ORDER BY e.created_at DESC, e.id DESC LIMIT ?2"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(params![session_id, limit as i64], exchange_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::sessions::{check_id, check_namespace};
 use crate::api::{ApiError, AppState, JsonBody};
-use crate::recall::RecallQuery;
+use crate::recall::{Fusion, Mode, RecallQuery, TIERS};
 use crate::store::DEFAULT_NAMESPACE;
 
 #[derive(Debug, Deserialize)]
@@ -17,6 +17,16 @@ pub struct RecallIn {
     pub k: Option<usize>,
     pub namespace: Option<String>,
     pub session_id: Option<String>,
+    pub tiers: Option<Vec<String>>,
+    pub budget_chars: Option<usize>,
+    #[serde(default)]
+    pub explain: bool,
+    pub mode: Option<Mode>,
+    /// Per-request overrides of the fusion settings (evaluation, tuning).
+    pub rrf_k: Option<f64>,
+    pub fts_weight: Option<f64>,
+    pub vector_weight: Option<f64>,
+    pub candidates: Option<usize>,
 }
 
 pub async fn recall(
@@ -48,6 +58,36 @@ pub async fn recall(
     if let Some(sid) = &req.session_id {
         check_id("session_id", sid)?;
     }
+    if let Some(tiers) = &req.tiers {
+        if let Some(bad) = tiers.iter().find(|t| !TIERS.contains(&t.as_str())) {
+            return Err(ApiError::invalid(format!(
+                "unknown tier `{bad}`; this store has {}",
+                TIERS.join(", ")
+            )));
+        }
+        if tiers.is_empty() {
+            return Err(ApiError::invalid("`tiers` must name at least one tier"));
+        }
+    }
+    let number = |name: &str, v: Option<f64>, default: f64| -> Result<f64, ApiError> {
+        match v {
+            Some(x) if !(x >= 0.0 && x.is_finite()) => {
+                Err(ApiError::invalid(format!("`{name}` must be a number ≥ 0")))
+            }
+            Some(x) => Ok(x),
+            None => Ok(default),
+        }
+    };
+    let fusion = Fusion {
+        rrf_k: number("rrf_k", req.rrf_k, cfg.recall.rrf_k)?,
+        fts_weight: number("fts_weight", req.fts_weight, cfg.recall.fts_weight)?,
+        vector_weight: number("vector_weight", req.vector_weight, cfg.recall.vector_weight)?,
+        candidates: req
+            .candidates
+            .unwrap_or(cfg.recall.candidates)
+            .clamp(1, 10_000),
+    };
+    let mode = req.mode.unwrap_or(Mode::Hybrid);
     let (results, took_ms) = state
         .recall
         .recall(RecallQuery {
@@ -55,7 +95,22 @@ pub async fn recall(
             k,
             namespace,
             session_id: req.session_id,
+            mode,
+            budget_chars: req.budget_chars,
+            fusion,
         })
         .await?;
-    Ok(Json(json!({"results": results, "took_ms": took_ms})))
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|h| {
+            let mut v = serde_json::to_value(&h).unwrap_or(Value::Null);
+            if req.explain {
+                v["explain"] = serde_json::to_value(&h.explain).unwrap_or(Value::Null);
+            }
+            v
+        })
+        .collect();
+    Ok(Json(
+        json!({"results": results, "mode": mode, "took_ms": took_ms}),
+    ))
 }
