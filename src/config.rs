@@ -323,6 +323,8 @@ pub struct RecallConfig {
     pub vector_weight: f64,
     /// Candidates taken from each side before fusion (at least `k`).
     pub candidates: usize,
+    /// Share of a top match's fused score added to its session neighbours.
+    pub neighbor_weight: f64,
     /// Words dropped from the lexical query; unset: the built-in English list.
     pub stopwords: Option<Vec<String>>,
 }
@@ -332,10 +334,11 @@ impl Default for RecallConfig {
         Self {
             default_k: 10,
             max_k: 1000,
-            rrf_k: 60.0,
-            fts_weight: 1.0,
+            rrf_k: 3.0,
+            fts_weight: 1.5,
             vector_weight: 1.0,
             candidates: 50,
+            neighbor_weight: 0.25,
             stopwords: None,
         }
     }

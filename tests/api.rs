@@ -445,3 +445,186 @@ fn peers_outside_allowed_uids_get_403() {
     assert_eq!(r["error"]["code"], "forbidden");
     d.wait_log("refused a client");
 }
+
+#[test]
+fn queries_full_of_fts_syntax_or_only_stopwords_never_fail() {
+    let d = Daemon::start("");
+    remember(
+        &d,
+        "s",
+        json!({"role": "user", "content": "cats and dogs NEAR the river"}),
+    );
+    for q in [
+        "the of and to",
+        "?!... ---",
+        "\"cats",
+        "cats*",
+        "NEAR(cats dogs, 2)",
+        "-dogs",
+        "content:cats",
+        "cats AND OR NOT dogs",
+        "\"\"\"",
+        "{ ( [ ^ ] ) }",
+    ] {
+        for mode in ["hybrid", "lexical", "vector"] {
+            let (code, r) = d.post(
+                "/v1/recall",
+                &json!({"query": q, "mode": mode, "explain": true}),
+            );
+            assert_eq!(code, 200, "{q:?} {mode}: {r}");
+            assert!(r["results"].is_array());
+        }
+    }
+    let (_, r) = d.post(
+        "/v1/recall",
+        &json!({"query": "the of and to", "mode": "lexical"}),
+    );
+    assert!(
+        r["results"].as_array().unwrap().is_empty(),
+        "only stopwords: empty lexical list"
+    );
+    let (_, r) = d.post(
+        "/v1/recall",
+        &json!({"query": "NEAR(cats", "mode": "lexical"}),
+    );
+    assert_eq!(r["results"][0]["content"], "cats and dogs NEAR the river");
+}
+
+#[test]
+fn explain_fields_follow_the_mode() {
+    let d = Daemon::start("");
+    for (i, t) in [
+        "alpha beta gamma",
+        "beta gamma delta",
+        "unrelated words here",
+    ]
+    .iter()
+    .enumerate()
+    {
+        remember(&d, &format!("s{i}"), json!({"role": "user", "content": t}));
+    }
+    let (_, r) = d.post(
+        "/v1/recall",
+        &json!({"query": "beta gamma", "mode": "lexical", "explain": true}),
+    );
+    for x in r["results"].as_array().unwrap() {
+        assert!(x["explain"]["bm25_rank"].is_u64(), "{x}");
+        assert!(x["explain"]["vector_rank"].is_null(), "{x}");
+    }
+    let (_, r) = d.post(
+        "/v1/recall",
+        &json!({"query": "beta gamma", "mode": "vector", "explain": true}),
+    );
+    for x in r["results"].as_array().unwrap() {
+        assert!(x["explain"]["bm25_rank"].is_null(), "{x}");
+    }
+    assert!(r["results"][0]["explain"]["vector_rank"].is_u64());
+    let (_, r) = d.post(
+        "/v1/recall",
+        &json!({"query": "beta gamma", "explain": true, "neighbor_weight": 0}),
+    );
+    let first = &r["results"][0];
+    assert!(
+        first["explain"]["bm25_rank"].is_u64() && first["explain"]["vector_rank"].is_u64(),
+        "{r}"
+    );
+    let fused = first["explain"]["fused"].as_f64().unwrap();
+    assert!((fused - first["score"].as_f64().unwrap()).abs() < 1e-9);
+    for key in [
+        "tier",
+        "id",
+        "ext_id",
+        "session_id",
+        "namespace",
+        "created_at",
+        "score",
+    ] {
+        assert!(first.get(key).is_some(), "{key}");
+    }
+    // Without explain, no explain field.
+    let (_, r) = d.post("/v1/recall", &json!({"query": "beta gamma"}));
+    assert!(r["results"][0].get("explain").is_none());
+    let (code, _) = d.post("/v1/recall", &json!({"query": "x", "mode": "magic"}));
+    assert_eq!(code, 400);
+    let (code, r) = d.post("/v1/recall", &json!({"query": "x", "tiers": ["gist"]}));
+    assert_eq!(code, 422, "{r}");
+}
+
+#[test]
+fn namespace_isolation_holds_when_only_the_other_namespace_matches() {
+    let d = Daemon::start("");
+    remember(
+        &d,
+        "b",
+        json!({"role": "user", "content": "zanzibar spice market", "namespace": "bob"}),
+    );
+    remember(
+        &d,
+        "a",
+        json!({"role": "user", "content": "something else entirely", "namespace": "alice"}),
+    );
+    for mode in ["hybrid", "lexical", "vector"] {
+        let (_, r) = d.post(
+            "/v1/recall",
+            &json!({"query": "zanzibar spice market", "namespace": "alice", "mode": mode}),
+        );
+        assert!(
+            r["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["namespace"] == "alice"),
+            "{mode}: {r}"
+        );
+    }
+}
+
+#[test]
+fn session_back_fill_and_budget_packing() {
+    let d = Daemon::start("");
+    for i in 0..5 {
+        remember(
+            &d,
+            "chat",
+            json!({"role": "user", "content": format!("turn {i} of a long chat"), "created_at": format!("2024-01-01T00:00:0{i}Z")}),
+        );
+    }
+    remember(
+        &d,
+        "chat",
+        json!({"role": "user", "content": "the passport is in the blue drawer", "created_at": "2024-01-01T00:00:09Z"}),
+    );
+    // The turn next to a strong match is lifted by it (neighbor_weight).
+    let (_, r) = d.post("/v1/recall", &json!({"query": "passport drawer", "session_id": "chat", "k": 2, "mode": "lexical", "explain": true}));
+    assert_eq!(r["results"][1]["content"], "turn 4 of a long chat");
+    assert!(
+        r["results"][1]["explain"]["neighbor_boost"]
+            .as_f64()
+            .unwrap()
+            > 0.0,
+        "{r}"
+    );
+    let (_, r) = d.post("/v1/recall", &json!({"query": "passport drawer", "session_id": "chat", "k": 4, "mode": "lexical", "explain": true, "neighbor_weight": 0}));
+    let res = r["results"].as_array().unwrap();
+    assert_eq!(res.len(), 4, "{r}");
+    assert_eq!(res[0]["content"], "the passport is in the blue drawer");
+    assert!(res[0]["explain"].get("supplement").is_none());
+    for x in &res[1..] {
+        assert_eq!(x["explain"]["supplement"], "recent", "{x}");
+    }
+    // Supplements are the most recent other turns, newest first.
+    assert_eq!(res[1]["content"], "turn 4 of a long chat");
+    // Budget: greedy, in rank order.
+    let (_, r) = d.post("/v1/recall", &json!({"query": "passport drawer", "session_id": "chat", "k": 4, "mode": "lexical", "budget_chars": 50}));
+    let total: usize = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["content"].as_str().unwrap().chars().count())
+        .sum();
+    assert!(total <= 50, "{r}");
+    assert_eq!(
+        r["results"][0]["content"],
+        "the passport is in the blue drawer"
+    );
+}

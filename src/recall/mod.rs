@@ -47,6 +47,10 @@ pub struct Fusion {
     pub fts_weight: f64,
     pub vector_weight: f64,
     pub candidates: usize,
+    /// Share of a strong match's score given to the turns just before and
+    /// after it in its session (an answer often sits next to the turn that
+    /// shares the question's words). 0 turns it off.
+    pub neighbor_weight: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +71,9 @@ pub struct Explain {
     pub fused: f64,
     /// Cosine similarity to the query, when the row was a vector candidate.
     pub vector_score: Option<f32>,
+    /// Score passed on from a strong match next to it in its session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neighbor_boost: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supplement: Option<&'static str>,
 }
@@ -142,13 +149,43 @@ impl RecallEngine {
         let vector_ids: Vec<i64> = vector_hits.iter().map(|h| h.id).collect();
         let cosine: HashMap<i64, f32> = vector_hits.iter().map(|h| (h.id, h.score)).collect();
         let f = q.fusion;
-        let fused = rrf::fuse(
+        let mut fused = rrf::fuse(
             &lexical_ids,
             &vector_ids,
             f.rrf_k,
             f.fts_weight,
             f.vector_weight,
         );
+        let mut boosted: HashMap<i64, f64> = HashMap::new();
+        if f.neighbor_weight > 0.0 && !fused.is_empty() {
+            let top: Vec<(i64, f64)> = fused
+                .iter()
+                .take(2 * q.k)
+                .map(|x| (x.id, x.score))
+                .collect();
+            let ids: Vec<i64> = top.iter().map(|x| x.0).collect();
+            let adj = self.store.read(move |c| read::adjacent(c, &ids)).await?;
+            let mut boost: HashMap<i64, f64> = HashMap::new();
+            for ((_, score), (_, prev, next)) in top.iter().zip(adj) {
+                for n in [prev, next].into_iter().flatten() {
+                    *boost.entry(n).or_default() += f.neighbor_weight * score;
+                }
+            }
+            boosted = boost.clone();
+            for x in fused.iter_mut() {
+                if let Some(b) = boost.remove(&x.id) {
+                    x.score += b;
+                }
+            }
+            for (id, b) in boost {
+                fused.push(rrf::Fused {
+                    id,
+                    lexical_rank: None,
+                    vector_rank: None,
+                    score: b,
+                });
+            }
+        }
         let candidate_ids: Vec<i64> = fused.iter().map(|x| x.id).collect();
         let session = q.session_id.clone();
         let k = q.k;
@@ -188,6 +225,7 @@ impl RecallEngine {
                         vector_rank: f.vector_rank,
                         fused: f.score,
                         vector_score: cosine.get(&f.id).copied(),
+                        neighbor_boost: boosted.get(&f.id).copied(),
                         supplement: None,
                     },
                 )
@@ -209,6 +247,7 @@ impl RecallEngine {
                         vector_rank: None,
                         fused: 0.0,
                         vector_score: None,
+                        neighbor_boost: None,
                         supplement: Some("recent"),
                     },
                 ));

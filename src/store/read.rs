@@ -248,3 +248,25 @@ pub fn recent_exchanges(
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
+
+/// For each id, the previous and next exchange of the same session (by id).
+pub fn adjacent(
+    conn: &Connection,
+    ids: &[i64],
+) -> Result<Vec<(i64, Option<i64>, Option<i64>)>, StoreError> {
+    let mut prev = conn.prepare_cached(
+        "SELECT p.id FROM exchanges e JOIN exchanges p ON p.session_id = e.session_id AND p.id < e.id
+         WHERE e.id = ?1 ORDER BY p.id DESC LIMIT 1",
+    )?;
+    let mut next = conn.prepare_cached(
+        "SELECT n.id FROM exchanges e JOIN exchanges n ON n.session_id = e.session_id AND n.id > e.id
+         WHERE e.id = ?1 ORDER BY n.id LIMIT 1",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let p: Option<i64> = prev.query_row([id], |r| r.get(0)).optional()?;
+        let n: Option<i64> = next.query_row([id], |r| r.get(0)).optional()?;
+        out.push((*id, p, n));
+    }
+    Ok(out)
+}

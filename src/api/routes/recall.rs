@@ -27,6 +27,7 @@ pub struct RecallIn {
     pub fts_weight: Option<f64>,
     pub vector_weight: Option<f64>,
     pub candidates: Option<usize>,
+    pub neighbor_weight: Option<f64>,
 }
 
 pub async fn recall(
@@ -86,6 +87,11 @@ pub async fn recall(
             .candidates
             .unwrap_or(cfg.recall.candidates)
             .clamp(1, 10_000),
+        neighbor_weight: number(
+            "neighbor_weight",
+            req.neighbor_weight,
+            cfg.recall.neighbor_weight,
+        )?,
     };
     let mode = req.mode.unwrap_or(Mode::Hybrid);
     let (results, took_ms) = state

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""LoCoMo retrieval evaluation against a running memd, over its socket.
+
+Imports each conversation of a LoCoMo-format file into its own namespace
+(one session per LoCoMo session, one exchange per turn, ext_id = dia_id,
+created_at from the session's date, the speaker's name kept with the text and
+an image's caption with its turn), waits until every row is embedded, then
+asks every question with evidence except the adversarial category through
+POST /v1/recall and prints recall@5, recall@10 (fraction of evidence turns in
+the top k) and hit@10 per category and overall.
+
+  scripts/locomo_eval.py --socket PATH FILE [--mode hybrid|lexical|vector]...
+      [--json] [--skip-import] [--rrf-k K --fts-weight W --vector-weight W]
+
+Standard library only. Re-running is safe: the import is idempotent (ext_id).
+"""
+import argparse
+import http.client
+import json
+import re
+import socket
+import sys
+import time
+from datetime import datetime, timedelta
+
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=600):
+        super().__init__("memd", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Memd:
+    def __init__(self, path):
+        self.path = path
+        self.conn = UnixHTTPConnection(path)
+
+    def call(self, method, url, body=None, raw=False):
+        data = body if raw else (json.dumps(body).encode() if body is not None else None)
+        for attempt in range(2):
+            try:
+                self.conn.request(method, url, body=data, headers={"Content-Type": "application/json"})
+                resp = self.conn.getresponse()
+                payload = resp.read()
+                break
+            except (ConnectionError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = UnixHTTPConnection(self.path)
+                if attempt:
+                    raise
+        value = json.loads(payload)
+        if resp.status >= 300:
+            raise SystemExit(f"memd {method} {url}: {resp.status} {value}")
+        return value
+
+
+def parse_when(s):
+    # "1:56 pm on 8 May, 2023"
+    return datetime.strptime(s.strip(), "%I:%M %p on %d %B, %Y")
+
+
+def sessions(conv):
+    c = conv["conversation"]
+    keys = [k for k in c if re.fullmatch(r"session_\d+", k)]
+    for k in sorted(keys, key=lambda k: int(k[8:])):
+        yield int(k[8:]), c.get(k + "_date_time"), c[k]
+
+
+def turn_text(t):
+    text = f'{t["speaker"]}: {t["text"]}'
+    if t.get("blip_caption"):
+        text += f' [shares {t["blip_caption"]}]'
+    return text
+
+
+def namespace(conv):
+    return f'locomo-{conv["sample_id"]}'
+
+
+def import_conversation(memd, conv):
+    lines = []
+    ns = namespace(conv)
+    for n, when, turns in sessions(conv):
+        base = parse_when(when) if when else datetime(2023, 1, 1)
+        for i, t in enumerate(turns):
+            # Turns a few seconds apart keep their order within the session.
+            at = (base + timedelta(seconds=i * 10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            lines.append(json.dumps({
+                "session_id": f'{conv["sample_id"]}-s{n}',
+                "namespace": ns,
+                "role": "user",
+                "content": turn_text(t),
+                "ext_id": t["dia_id"],
+                "created_at": at,
+                "metadata": {"speaker": t["speaker"], "session_date": when},
+            }))
+    out = memd.call("POST", "/v1/import", ("\n".join(lines) + "\n").encode(), raw=True)
+    if out["rejected"]:
+        raise SystemExit(f"rejected lines: {out['rejected'][:3]}")
+    return out["imported"] + out["duplicates"]
+
+
+def wait_embedded(memd, limit_s=3600):
+    start = time.time()
+    while True:
+        st = memd.call("GET", "/v1/status")
+        if st["embedder"]["backlog"] == 0:
+            return st
+        if time.time() - start > limit_s:
+            raise SystemExit("embedding backlog did not drain")
+        time.sleep(0.5)
+
+
+def evidence(qa, valid):
+    ids = set()
+    for e in qa.get("evidence") or []:
+        for a, b in re.findall(r"D:?(\d+):(\d+)", e):
+            d = f"D{int(a)}:{int(b)}"
+            if d in valid:
+                ids.add(d)
+    return ids
+
+
+def evaluate(memd, data, mode, overrides):
+    per = {}
+    latencies = []
+    for conv in data:
+        valid = {t["dia_id"] for _, _, turns in sessions(conv) for t in turns}
+        for qa in conv["qa"]:
+            cat = qa.get("category")
+            if cat not in CATEGORIES:
+                continue
+            gold = evidence(qa, valid)
+            if not gold:
+                continue
+            body = {"query": qa["question"], "k": 10, "namespace": namespace(conv), "mode": mode}
+            body.update(overrides)
+            t0 = time.perf_counter()
+            res = memd.call("POST", "/v1/recall", body)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            got = [r["ext_id"] for r in res["results"]]
+            r5 = len(gold & set(got[:5])) / len(gold)
+            r10 = len(gold & set(got[:10])) / len(gold)
+            hit = 1.0 if gold & set(got[:10]) else 0.0
+            for key in (CATEGORIES[cat], "overall"):
+                s = per.setdefault(key, [0, 0.0, 0.0, 0.0])
+                s[0] += 1
+                s[1] += r5
+                s[2] += r10
+                s[3] += hit
+    table = {k: {"n": v[0], "recall@5": v[1] / v[0], "recall@10": v[2] / v[0], "hit@10": v[3] / v[0]}
+             for k, v in per.items()}
+    latencies.sort()
+    table["latency_ms"] = {"p50": latencies[len(latencies) // 2],
+                           "p95": latencies[int(len(latencies) * 0.95)]}
+    return table
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("file")
+    ap.add_argument("--socket", required=True)
+    ap.add_argument("--mode", action="append", choices=["hybrid", "lexical", "vector"])
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--skip-import", action="store_true")
+    ap.add_argument("--rrf-k", type=float)
+    ap.add_argument("--fts-weight", type=float)
+    ap.add_argument("--vector-weight", type=float)
+    ap.add_argument("--candidates", type=int)
+    ap.add_argument("--neighbor-weight", type=float)
+    a = ap.parse_args()
+    data = json.load(open(a.file))
+    memd = Memd(a.socket)
+    if not a.skip_import:
+        t0 = time.time()
+        n = sum(import_conversation(memd, conv) for conv in data)
+        st = wait_embedded(memd)
+        print(f"imported {n} turns of {len(data)} conversations; embedded with "
+              f'{st["embedder"]["model"]} in {time.time() - t0:.1f}s', file=sys.stderr)
+    overrides = {k: v for k, v in {"rrf_k": a.rrf_k, "fts_weight": a.fts_weight,
+                                   "vector_weight": a.vector_weight, "candidates": a.candidates,
+                                   "neighbor_weight": a.neighbor_weight}.items()
+                 if v is not None}
+    results = {}
+    for mode in a.mode or ["hybrid", "lexical", "vector"]:
+        results[mode] = evaluate(memd, data, mode, overrides)
+    if a.json:
+        print(json.dumps({"file": a.file, "overrides": overrides, "results": results}))
+        return
+    cols = ["overall", "multi-hop", "temporal", "open-domain", "single-hop"]
+    print(f"{'mode':8} {'R@5':>6} {'R@10':>6} {'hit@10':>7}  " + " ".join(f"{'R@10 ' + c:>18}" for c in cols[1:])
+          + "   p50 ms  p95 ms")
+    for mode, t in results.items():
+        o = t["overall"]
+        cats = " ".join(f'{t.get(c, {}).get("recall@10", 0):>18.3f}' for c in cols[1:])
+        print(f"{mode:8} {o['recall@5']:6.3f} {o['recall@10']:6.3f} {o['hit@10']:7.3f}  {cats}"
+              f"   {t['latency_ms']['p50']:6.1f}  {t['latency_ms']['p95']:6.1f}")
+    print(f"queries: {results[next(iter(results))]['overall']['n']}")
+
+
+if __name__ == "__main__":
+    main()
