@@ -384,17 +384,19 @@ fn deleting_a_session_removes_it_from_recall_at_once() {
     let (code, r) = d.request("DELETE", "/v1/sessions/gone", b"");
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["exchanges"], 1);
-    let (_, r) = d.post(
-        "/v1/recall",
-        &json!({"query": "secret code word pineapple"}),
-    );
-    let sessions: Vec<&str> = r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["session_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(sessions, vec!["kept"]);
+    for mode in ["hybrid", "lexical", "vector"] {
+        let (_, r) = d.post(
+            "/v1/recall",
+            &json!({"query": "secret code word pineapple", "mode": mode}),
+        );
+        let sessions: Vec<&str> = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["session_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(sessions, vec!["kept"], "{mode}");
+    }
     assert_eq!(d.get("/v1/sessions/gone").0, 404);
 }
 
