@@ -325,6 +325,8 @@ pub struct RecallConfig {
     pub candidates: usize,
     /// Share of a top match's fused score added to its session neighbours.
     pub neighbor_weight: f64,
+    /// Relative lift of candidates that mention the names the query mentions.
+    pub entity_boost: f64,
     /// Words dropped from the lexical query; unset: the built-in English list.
     pub stopwords: Option<Vec<String>>,
 }
@@ -339,6 +341,7 @@ impl Default for RecallConfig {
             vector_weight: 1.0,
             candidates: 50,
             neighbor_weight: 0.25,
+            entity_boost: 0.5,
             stopwords: None,
         }
     }

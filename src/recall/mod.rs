@@ -51,6 +51,8 @@ pub struct Fusion {
     /// after it in its session (an answer often sits next to the turn that
     /// shares the question's words). 0 turns it off.
     pub neighbor_weight: f64,
+    /// Relative lift of a candidate that mentions names the query mentions.
+    pub entity_boost: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +209,22 @@ impl RecallEngine {
             .into_iter()
             .filter_map(|f| by_id.remove(&f.id).map(|r| (f, r)))
             .collect();
+        // Names in the question (capitalised words after the first) lift the
+        // candidates that mention them.
+        if f.entity_boost > 0.0 {
+            let names = entities(&q.query);
+            if !names.is_empty() {
+                for (fu, row) in ranked.iter_mut() {
+                    let hits = names
+                        .iter()
+                        .filter(|n| contains_word(&row.content, n))
+                        .count();
+                    if hits > 0 {
+                        fu.score *= 1.0 + f.entity_boost * hits as f64 / names.len() as f64;
+                    }
+                }
+            }
+        }
         ranked.sort_by(|a, b| {
             b.0.score
                 .total_cmp(&a.0.score)
@@ -290,4 +308,45 @@ pub fn pack(hits: Vec<RecallHit>, budget_chars: usize) -> Vec<RecallHit> {
             }
         })
         .collect()
+}
+
+/// Capitalised words of the query other than its first word: the people,
+/// places and things it names.
+fn entities(query: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, w) in query
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .enumerate()
+    {
+        let w = w.trim_end_matches("'s").trim_matches('\'');
+        if i > 0
+            && w.chars().next().is_some_and(char::is_uppercase)
+            && w.chars().count() > 1
+            && !out.iter().any(|o| o == w)
+        {
+            out.push(w.to_owned());
+        }
+    }
+    out
+}
+
+fn contains_word(text: &str, word: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|w| w == word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities_are_the_capitalised_words_after_the_first() {
+        assert_eq!(entities("What did Caroline research?"), vec!["Caroline"]);
+        assert_eq!(
+            entities("When did Melanie's kids visit Paris and Paris?"),
+            vec!["Melanie", "Paris"]
+        );
+        assert!(entities("Where is it?").is_empty());
+    }
 }

@@ -253,10 +253,7 @@ pub fn recent_exchanges(
 pub type Adjacent = (i64, Option<i64>, Option<i64>);
 
 /// For each id, the previous and next exchange of the same session (by id).
-pub fn adjacent(
-    conn: &Connection,
-    ids: &[i64],
-) -> Result<Vec<Adjacent>, StoreError> {
+pub fn adjacent(conn: &Connection, ids: &[i64]) -> Result<Vec<Adjacent>, StoreError> {
     let mut prev = conn.prepare_cached(
         "SELECT p.id FROM exchanges e JOIN exchanges p ON p.session_id = e.session_id AND p.id < e.id
          WHERE e.id = ?1 ORDER BY p.id DESC LIMIT 1",

@@ -28,6 +28,7 @@ pub struct RecallIn {
     pub vector_weight: Option<f64>,
     pub candidates: Option<usize>,
     pub neighbor_weight: Option<f64>,
+    pub entity_boost: Option<f64>,
 }
 
 pub async fn recall(
@@ -92,6 +93,7 @@ pub async fn recall(
             req.neighbor_weight,
             cfg.recall.neighbor_weight,
         )?,
+        entity_boost: number("entity_boost", req.entity_boost, cfg.recall.entity_boost)?,
     };
     let mode = req.mode.unwrap_or(Mode::Hybrid);
     let (results, took_ms) = state
