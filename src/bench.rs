@@ -80,6 +80,8 @@ pub struct CoreOptions {
     pub batch: usize,
     pub concurrency: usize,
     pub checkpoint: bool,
+    /// Client counts for the concurrent recall rounds (empty: none).
+    pub concurrent: Vec<usize>,
     pub json: bool,
 }
 
@@ -91,6 +93,7 @@ pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
         batch,
         concurrency,
         checkpoint,
+        concurrent,
         json: json_out,
     } = o;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -204,6 +207,50 @@ pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
         }
     }
     lat.sort_by(|a, b| a.total_cmp(b));
+
+    // Concurrent clients: each level runs `queries` recalls over that many
+    // connections at once.
+    let mut levels = Vec::new();
+    for &c in &concurrent {
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for t in 0..c {
+            let socket = socket.clone();
+            let qs: Vec<String> = sample_texts
+                .iter()
+                .skip(t)
+                .step_by(c)
+                .take(queries.div_ceil(c))
+                .map(|text| text.split(' ').take(5).collect::<Vec<_>>().join(" "))
+                .collect();
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Connection::open(&socket).await?;
+                let mut lat = Vec::with_capacity(qs.len());
+                for q in qs {
+                    let t = Instant::now();
+                    conn.call(Method::POST, "/v1/recall", Some(json!({"query": q, "k": 10})))
+                        .await?
+                        .map_err(|e| anyhow::anyhow!("recall failed: {e}"))?;
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                anyhow::Ok(lat)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        let wall = started.elapsed().as_secs_f64();
+        all.sort_by(|a, b| a.total_cmp(b));
+        levels.push(json!({
+            "clients": c,
+            "requests": all.len(),
+            "per_s": all.len() as f64 / wall,
+            "p50": percentile(&all, 50.0),
+            "p95": percentile(&all, 95.0),
+            "p99": percentile(&all, 99.0),
+        }));
+    }
     let snapshot = if checkpoint {
         Some(checkpoint_under_writes(&socket).await?)
     } else {
@@ -222,6 +269,7 @@ pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
         "recall_top1_source": top1 as f64 / queries.max(1) as f64,
         "daemon_peak_rss_mib": rss.map(|k| k as f64 / 1024.0),
         "checkpoint": snapshot,
+        "concurrent_recall": levels,
     });
     if json_out {
         println!("{report}");
@@ -239,6 +287,16 @@ pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
             percentile(&lat, 99.0),
             100.0 * top1 as f64 / queries.max(1) as f64
         );
+        for l in &levels {
+            println!(
+                "recall with {:>2} clients: {:.0} req/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
+                l["clients"],
+                l["per_s"].as_f64().unwrap_or(0.0),
+                l["p50"].as_f64().unwrap_or(0.0),
+                l["p95"].as_f64().unwrap_or(0.0),
+                l["p99"].as_f64().unwrap_or(0.0)
+            );
+        }
         if let Some(s) = &snapshot {
             println!(
                 "snapshot: {:.0} ms, {:.1} MiB; {} writes meanwhile: max {:.1} ms, p99 {:.1} ms (before it: max {:.1} ms, p99 {:.1} ms)",

@@ -173,6 +173,9 @@ pub enum BenchCommand {
         /// and report its time, size and the writes' worst latency meanwhile.
         #[arg(long)]
         checkpoint: bool,
+        /// Client counts for concurrent recall rounds, e.g. 1,4,16.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        concurrent: Vec<usize>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,

@@ -90,6 +90,7 @@ fn main() -> ExitCode {
                         batch,
                         concurrency,
                         checkpoint,
+                        concurrent,
                         json,
                     } => {
                         bench::core(bench::CoreOptions {
@@ -99,6 +100,7 @@ fn main() -> ExitCode {
                             batch,
                             concurrency,
                             checkpoint,
+                            concurrent,
                             json,
                         })
                         .await
