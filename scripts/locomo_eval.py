@@ -176,6 +176,7 @@ def main():
     ap.add_argument("--candidates", type=int)
     ap.add_argument("--neighbor-weight", type=float)
     ap.add_argument("--entity-boost", type=float)
+    ap.add_argument("--max-term-df", type=float)
     a = ap.parse_args()
     data = json.load(open(a.file))
     memd = Memd(a.socket)
@@ -187,7 +188,8 @@ def main():
               f'{st["embedder"]["model"]} in {time.time() - t0:.1f}s', file=sys.stderr)
     overrides = {k: v for k, v in {"rrf_k": a.rrf_k, "fts_weight": a.fts_weight,
                                    "vector_weight": a.vector_weight, "candidates": a.candidates,
-                                   "neighbor_weight": a.neighbor_weight, "entity_boost": a.entity_boost}.items()
+                                   "neighbor_weight": a.neighbor_weight, "entity_boost": a.entity_boost,
+                                   "max_term_df": a.max_term_df}.items()
                  if v is not None}
     results = {}
     for mode in a.mode or ["hybrid", "lexical", "vector"]:

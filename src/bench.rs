@@ -228,9 +228,13 @@ pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
                 let mut lat = Vec::with_capacity(qs.len());
                 for q in qs {
                     let t = Instant::now();
-                    conn.call(Method::POST, "/v1/recall", Some(json!({"query": q, "k": 10})))
-                        .await?
-                        .map_err(|e| anyhow::anyhow!("recall failed: {e}"))?;
+                    conn.call(
+                        Method::POST,
+                        "/v1/recall",
+                        Some(json!({"query": q, "k": 10})),
+                    )
+                    .await?
+                    .map_err(|e| anyhow::anyhow!("recall failed: {e}"))?;
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
                 anyhow::Ok(lat)

@@ -327,6 +327,8 @@ pub struct RecallConfig {
     pub neighbor_weight: f64,
     /// Relative lift of candidates that mention the names the query mentions.
     pub entity_boost: f64,
+    /// Lexical terms in more than this share of rows are dropped (≥ 1: none).
+    pub max_term_df: f64,
     /// Words dropped from the lexical query; unset: the built-in English list.
     pub stopwords: Option<Vec<String>>,
 }
@@ -342,6 +344,7 @@ impl Default for RecallConfig {
             candidates: 50,
             neighbor_weight: 0.25,
             entity_boost: 0.5,
+            max_term_df: 0.1,
             stopwords: None,
         }
     }

@@ -160,22 +160,71 @@ pub const STOPWORDS: &[&str] = &[
     "oh",
 ];
 
-/// Builds the MATCH expression, or `None` when no searchable word is left.
-pub fn match_expression(query: &str, stopwords: &HashSet<String>) -> Option<String> {
+/// The query's searchable words: lower-cased, stopwords dropped, deduplicated.
+pub fn terms(query: &str, stopwords: &HashSet<String>) -> Vec<String> {
     let mut seen = HashSet::new();
-    let terms: Vec<String> = query
+    query
         .split(|c: char| !c.is_alphanumeric())
         .map(str::to_lowercase)
         .filter(|w| !w.is_empty() && !stopwords.contains(w))
         .filter(|w| seen.insert(w.clone()))
         .take(64)
-        .map(|w| format!("\"{w}\""))
-        .collect();
+        .collect()
+}
+
+/// Quoted terms OR-ed together, or `None` when no searchable word is left.
+pub fn or_expression(terms: &[String]) -> Option<String> {
     if terms.is_empty() {
         None
     } else {
-        Some(terms.join(" OR "))
+        Some(
+            terms
+                .iter()
+                .map(|w| format!("\"{w}\""))
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        )
     }
+}
+
+/// Builds the MATCH expression, or `None` when no searchable word is left.
+pub fn match_expression(query: &str, stopwords: &HashSet<String>) -> Option<String> {
+    or_expression(&terms(query, stopwords))
+}
+
+/// Drops terms found in more than `max_df` of the rows (they carry almost
+/// no BM25 weight, yet ranking every row they match is what makes a query
+/// slow), keeping at least the `keep` rarest. `max_df` ≥ 1 keeps all.
+pub fn prune_common(
+    conn: &Connection,
+    terms: Vec<String>,
+    max_df: f64,
+    keep: usize,
+) -> Result<Vec<String>, StoreError> {
+    if max_df >= 1.0 || terms.len() <= keep {
+        return Ok(terms);
+    }
+    let rows: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM exchanges", [], |r| {
+        r.get(0)
+    })?;
+    if rows == 0 {
+        return Ok(terms);
+    }
+    let limit = (max_df * rows as f64).ceil() as i64;
+    let mut count =
+        conn.prepare_cached("SELECT count(*) FROM exchanges_fts WHERE exchanges_fts MATCH ?1")?;
+    let mut with_df = Vec::with_capacity(terms.len());
+    for t in terms {
+        let df: i64 = count.query_row([format!("\"{t}\"")], |r| r.get(0))?;
+        with_df.push((t, df));
+    }
+    with_df.sort_by_key(|(_, df)| *df);
+    Ok(with_df
+        .into_iter()
+        .enumerate()
+        .filter(|(i, (_, df))| *i < keep || *df <= limit)
+        .map(|(_, (t, _))| t)
+        .collect())
 }
 
 /// Best-first exchange ids of `namespace` (and `session`) matching `expr`.

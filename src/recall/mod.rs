@@ -53,6 +53,9 @@ pub struct Fusion {
     pub neighbor_weight: f64,
     /// Relative lift of a candidate that mentions names the query mentions.
     pub entity_boost: f64,
+    /// Lexical terms found in more than this share of rows are dropped
+    /// (the two rarest are always kept).
+    pub max_term_df: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -120,14 +123,26 @@ impl RecallEngine {
         let n = q.fusion.candidates.max(q.k);
 
         let lexical_ids = if q.mode != Mode::Vector {
-            match lexical::match_expression(&q.query, &self.stopwords) {
-                Some(expr) => {
-                    let (ns, sid) = (q.namespace.clone(), q.session_id.clone());
-                    self.store
-                        .read(move |c| lexical::search_exchanges(c, &expr, &ns, sid.as_deref(), n))
-                        .await?
-                }
-                None => Vec::new(),
+            let terms = lexical::terms(&q.query, &self.stopwords);
+            if terms.is_empty() {
+                Vec::new()
+            } else {
+                let (ns, sid, max_df) = (
+                    q.namespace.clone(),
+                    q.session_id.clone(),
+                    q.fusion.max_term_df,
+                );
+                self.store
+                    .read(move |c| {
+                        let kept = lexical::prune_common(c, terms, max_df, 2)?;
+                        match lexical::or_expression(&kept) {
+                            Some(expr) => {
+                                lexical::search_exchanges(c, &expr, &ns, sid.as_deref(), n)
+                            }
+                            None => Ok(Vec::new()),
+                        }
+                    })
+                    .await?
             }
         } else {
             Vec::new()

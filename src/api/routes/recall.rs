@@ -29,6 +29,7 @@ pub struct RecallIn {
     pub candidates: Option<usize>,
     pub neighbor_weight: Option<f64>,
     pub entity_boost: Option<f64>,
+    pub max_term_df: Option<f64>,
 }
 
 pub async fn recall(
@@ -94,6 +95,7 @@ pub async fn recall(
             cfg.recall.neighbor_weight,
         )?,
         entity_boost: number("entity_boost", req.entity_boost, cfg.recall.entity_boost)?,
+        max_term_df: number("max_term_df", req.max_term_df, cfg.recall.max_term_df)?,
     };
     let mode = req.mode.unwrap_or(Mode::Hybrid);
     let (results, took_ms) = state

@@ -10,11 +10,15 @@ use crate::api::metrics::gauge;
 use crate::api::{ApiError, AppState};
 use crate::store::{migrate, read};
 
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+struct StoreStats {
+    counts: crate::store::Counts,
+    db_bytes: u64,
+    wal_bytes: u64,
+    vectors: usize,
 }
 
-pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Row counts, file sizes and index size, shared by status and metrics.
+async fn store_stats(state: &AppState) -> Result<StoreStats, ApiError> {
     let counts = state.store.read(read::counts).await?;
     let (db_bytes, wal_bytes) = state.store.file_sizes();
     let vectors = state
@@ -23,6 +27,25 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .len();
+    Ok(StoreStats {
+        counts,
+        db_bytes,
+        wal_bytes,
+        vectors,
+    })
+}
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let StoreStats {
+        counts,
+        db_bytes,
+        wal_bytes,
+        vectors,
+    } = store_stats(&state).await?;
     let cfg = state.config();
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -43,14 +66,12 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let counts = state.store.read(read::counts).await?;
-    let (db_bytes, wal_bytes) = state.store.file_sizes();
-    let vectors = state
-        .store
-        .index()
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .len();
+    let StoreStats {
+        counts,
+        db_bytes,
+        wal_bytes,
+        vectors,
+    } = store_stats(&state).await?;
     let mut out = String::with_capacity(4096);
     state.metrics.render(&mut out);
     gauge(
