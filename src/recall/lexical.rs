@@ -211,11 +211,9 @@ pub fn prune_common(
         return Ok(terms);
     }
     let limit = (max_df * rows as f64).ceil() as i64;
-    let mut count =
-        conn.prepare_cached("SELECT count(*) FROM exchanges_fts WHERE exchanges_fts MATCH ?1")?;
     let mut with_df = Vec::with_capacity(terms.len());
     for t in terms {
-        let df: i64 = count.query_row([format!("\"{t}\"")], |r| r.get(0))?;
+        let df = document_frequency(conn, &t)?;
         with_df.push((t, df));
     }
     with_df.sort_by_key(|(_, df)| *df);
@@ -227,7 +225,19 @@ pub fn prune_common(
         .collect())
 }
 
-/// Best-first exchange ids of `namespace` (and `session`) matching `expr`.
+/// The FTS token that stands for a namespace (see migration 0003).
+fn namespace_token(namespace: &str) -> String {
+    let mut t = String::with_capacity(1 + 2 * namespace.len());
+    t.push('n');
+    for b in namespace.bytes() {
+        t.push_str(&format!("{b:02X}"));
+    }
+    t
+}
+
+/// Best-first exchange ids of `namespace` (and `session`) matching the OR
+/// expression `expr`. The namespace is filtered inside the FTS index; only
+/// the content column is ranked.
 pub fn search_exchanges(
     conn: &Connection,
     expr: &str,
@@ -235,20 +245,35 @@ pub fn search_exchanges(
     session: Option<&str>,
     limit: usize,
 ) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.id FROM exchanges_fts
-         JOIN exchanges e ON e.id = exchanges_fts.rowid
-         JOIN sessions s ON s.id = e.session_id
-         WHERE exchanges_fts MATCH ?1 AND s.namespace = ?2 AND (?3 IS NULL OR e.session_id = ?3)
-         ORDER BY bm25(exchanges_fts), e.id DESC
-         LIMIT ?4",
-    )?;
-    let ids = stmt
-        .query_map(params![expr, namespace, session, limit as i64], |r| {
-            r.get(0)
-        })?
-        .collect::<Result<_, _>>()?;
+    let query = format!(
+        "content : ({expr}) AND ns : \"{}\"",
+        namespace_token(namespace)
+    );
+    let ids = match session {
+        None => conn
+            .prepare_cached(
+                "SELECT rowid FROM exchanges_fts WHERE exchanges_fts MATCH ?1
+                 ORDER BY bm25(exchanges_fts, 1.0, 0.0), rowid DESC LIMIT ?2",
+            )?
+            .query_map(params![query, limit as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?,
+        Some(sid) => conn
+            .prepare_cached(
+                "SELECT exchanges_fts.rowid FROM exchanges_fts JOIN exchanges e ON e.id = exchanges_fts.rowid
+                 WHERE exchanges_fts MATCH ?1 AND e.session_id = ?2
+                 ORDER BY bm25(exchanges_fts, 1.0, 0.0), exchanges_fts.rowid DESC LIMIT ?3",
+            )?
+            .query_map(params![query, sid, limit as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?,
+    };
     Ok(ids)
+}
+
+/// Rows whose content has `term` (any namespace): its document frequency.
+fn document_frequency(conn: &Connection, term: &str) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM exchanges_fts WHERE exchanges_fts MATCH ?1")?
+        .query_row([format!("content : \"{term}\"")], |r| r.get(0))?)
 }
 
 #[cfg(test)]

@@ -223,6 +223,8 @@ impl RecallEngine {
         let mut ranked: Vec<(rrf::Fused, Exchange)> = fused
             .into_iter()
             .filter_map(|f| by_id.remove(&f.id).map(|r| (f, r)))
+            // Defence in depth: the searches filter by namespace already.
+            .filter(|(_, r)| r.namespace == q.namespace)
             .collect();
         // Names in the question (capitalised words after the first) lift the
         // candidates that mention them.

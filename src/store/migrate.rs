@@ -12,6 +12,10 @@ use super::StoreError;
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_core", include_str!("migrations/0001_core.sql")),
     ("0002_meta", include_str!("migrations/0002_meta.sql")),
+    (
+        "0003_fts_namespace",
+        include_str!("migrations/0003_fts_namespace.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
