@@ -122,33 +122,36 @@ impl RecallEngine {
         let started = Instant::now();
         let n = q.fusion.candidates.max(q.k);
 
-        let lexical_ids = if q.mode != Mode::Vector {
+        // The two sides are independent: run them at once (the lexical one on
+        // a reader thread, the vector one on a blocking thread).
+        let lexical = async {
+            if q.mode == Mode::Vector {
+                return Ok::<Vec<i64>, RecallError>(Vec::new());
+            }
             let terms = lexical::terms(&q.query, &self.stopwords);
             if terms.is_empty() {
-                Vec::new()
-            } else {
-                let (ns, sid, max_df) = (
-                    q.namespace.clone(),
-                    q.session_id.clone(),
-                    q.fusion.max_term_df,
-                );
-                self.store
-                    .read(move |c| {
-                        let kept = lexical::prune_common(c, terms, max_df, 2)?;
-                        match lexical::or_expression(&kept) {
-                            Some(expr) => {
-                                lexical::search_exchanges(c, &expr, &ns, sid.as_deref(), n)
-                            }
-                            None => Ok(Vec::new()),
-                        }
-                    })
-                    .await?
+                return Ok(Vec::new());
             }
-        } else {
-            Vec::new()
+            let (ns, sid, max_df) = (
+                q.namespace.clone(),
+                q.session_id.clone(),
+                q.fusion.max_term_df,
+            );
+            Ok(self
+                .store
+                .read(move |c| {
+                    let kept = lexical::prune_common(c, terms, max_df, 2)?;
+                    match lexical::or_expression(&kept) {
+                        Some(expr) => lexical::search_exchanges(c, &expr, &ns, sid.as_deref(), n),
+                        None => Ok(Vec::new()),
+                    }
+                })
+                .await?)
         };
-
-        let vector_hits = if q.mode != Mode::Lexical {
+        let vector = async {
+            if q.mode == Mode::Lexical {
+                return Ok::<Vec<crate::index::Hit>, RecallError>(Vec::new());
+            }
             let embedder = self.embedder.clone();
             let index = self.store.index().clone();
             let (text, ns, sid) = (q.query.clone(), q.namespace.clone(), q.session_id.clone());
@@ -158,10 +161,10 @@ impl RecallEngine {
                 Ok(index.search(&ns, sid.as_deref(), &vector, n))
             })
             .await
-            .map_err(|e| RecallError::Task(e.to_string()))??
-        } else {
-            Vec::new()
+            .map_err(|e| RecallError::Task(e.to_string()))?
         };
+        let (lexical_ids, vector_hits) = tokio::join!(lexical, vector);
+        let (lexical_ids, vector_hits) = (lexical_ids?, vector_hits?);
 
         let vector_ids: Vec<i64> = vector_hits.iter().map(|h| h.id).collect();
         let cosine: HashMap<i64, f32> = vector_hits.iter().map(|h| (h.id, h.score)).collect();
