@@ -23,6 +23,12 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Applies every pending migration; returns the versions before and after.
 pub fn migrate(conn: &mut Connection) -> Result<(u32, u32), StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Applies pending migrations up to `target` (tests use it to build an
+/// older schema and then upgrade it).
+pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<(u32, u32), StoreError> {
     let before: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if before > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {
@@ -30,7 +36,12 @@ pub fn migrate(conn: &mut Connection) -> Result<(u32, u32), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(before as usize) {
+    for (index, (name, sql)) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(before as usize)
+    {
         let version = index as u32 + 1;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
         tx.execute_batch(sql)?;
@@ -38,7 +49,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(u32, u32), StoreError> {
         tx.commit()?;
         tracing::info!(migration = name, version, "applied schema migration");
     }
-    Ok((before, SCHEMA_VERSION))
+    Ok((before, target.max(before)))
 }
 
 #[cfg(test)]
@@ -61,6 +72,36 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn upgrading_to_the_namespace_fts_keeps_old_rows_searchable() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sessions VALUES ('a', 'alice', 0, 0), ('b', 'bob', 0, 0);
+             INSERT INTO exchanges (id, session_id, role, content, created_at) VALUES
+               (1, 'a', 'user', 'red apples', 0), (2, 'b', 'user', 'red apples too', 0);",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), (2, SCHEMA_VERSION));
+        let ids = crate::recall::lexical::search_exchanges(&conn, "\"apples\"", "alice", None, 10)
+            .unwrap();
+        assert_eq!(ids, vec![1]);
+        let ids =
+            crate::recall::lexical::search_exchanges(&conn, "\"apples\"", "bob", None, 10).unwrap();
+        assert_eq!(ids, vec![2]);
+        // New rows go through the new triggers.
+        conn.execute("INSERT INTO exchanges (id, session_id, role, content, created_at) VALUES (3, 'a', 'user', 'green apples', 0)", [])
+            .unwrap();
+        let ids = crate::recall::lexical::search_exchanges(&conn, "\"apples\"", "alice", None, 10)
+            .unwrap();
+        assert_eq!(ids.len(), 2);
+        conn.execute("DELETE FROM exchanges WHERE id = 1", [])
+            .unwrap();
+        let ids = crate::recall::lexical::search_exchanges(&conn, "\"apples\"", "alice", None, 10)
+            .unwrap();
+        assert_eq!(ids, vec![3]);
     }
 
     #[test]
