@@ -2,7 +2,6 @@
 //! client would, and reports import rate, recall latency percentiles and the
 //! daemon's peak RSS. Timing lives here, never in tests.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -73,20 +72,8 @@ fn peak_rss_kib(pid: u64) -> Option<u64> {
         .ok()
 }
 
-pub struct CoreOptions {
-    pub socket: PathBuf,
-    pub exchanges: usize,
-    pub queries: usize,
-    pub batch: usize,
-    pub concurrency: usize,
-    pub checkpoint: bool,
-    /// Client counts for the concurrent recall rounds (empty: none).
-    pub concurrent: Vec<usize>,
-    pub json: bool,
-}
-
-pub async fn core(o: CoreOptions) -> anyhow::Result<()> {
-    let CoreOptions {
+pub async fn core(o: crate::cli::CoreArgs) -> anyhow::Result<()> {
+    let crate::cli::CoreArgs {
         socket,
         exchanges,
         queries,

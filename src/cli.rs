@@ -156,28 +156,31 @@ pub enum BenchCommand {
         json: bool,
     },
     /// Import synthetic exchanges over the socket, then time recalls.
-    Core {
-        #[arg(long, value_name = "PATH")]
-        socket: PathBuf,
-        #[arg(long, default_value_t = 100_000)]
-        exchanges: usize,
-        #[arg(long, default_value_t = 1_000)]
-        queries: usize,
-        /// Exchanges per import request.
-        #[arg(long, default_value_t = 1_000)]
-        batch: usize,
-        /// Concurrent import connections.
-        #[arg(long, default_value_t = 2)]
-        concurrency: usize,
-        /// After the recalls, take a snapshot while a client keeps writing,
-        /// and report its time, size and the writes' worst latency meanwhile.
-        #[arg(long)]
-        checkpoint: bool,
-        /// Client counts for concurrent recall rounds, e.g. 1,4,16.
-        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
-        concurrent: Vec<usize>,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Core(CoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CoreArgs {
+    #[arg(long, value_name = "PATH")]
+    pub socket: PathBuf,
+    #[arg(long, default_value_t = 100_000)]
+    pub exchanges: usize,
+    #[arg(long, default_value_t = 1_000)]
+    pub queries: usize,
+    /// Exchanges per import request.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Concurrent import connections.
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// After the recalls, take a snapshot while a client keeps writing,
+    /// and report its time, size and the writes' worst latency meanwhile.
+    #[arg(long)]
+    pub checkpoint: bool,
+    /// Client counts for concurrent recall rounds, e.g. 1,4,16.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    pub concurrent: Vec<usize>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -83,28 +83,7 @@ fn main() -> ExitCode {
                         threads,
                         json,
                     } => bench::embed(&model_dir, threads, json).await,
-                    BenchCommand::Core {
-                        socket,
-                        exchanges,
-                        queries,
-                        batch,
-                        concurrency,
-                        checkpoint,
-                        concurrent,
-                        json,
-                    } => {
-                        bench::core(bench::CoreOptions {
-                            socket,
-                            exchanges,
-                            queries,
-                            batch,
-                            concurrency,
-                            checkpoint,
-                            concurrent,
-                            json,
-                        })
-                        .await
-                    }
+                    BenchCommand::Core(args) => bench::core(args).await,
                 }
             });
             match result {
