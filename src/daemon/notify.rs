@@ -32,8 +32,10 @@ pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
-/// Pings the watchdog at half its period, but only while the writer
-/// answers a barrier: a wedged writer should get the daemon restarted.
+/// Pings the watchdog at half its period while the writer is alive: it
+/// answers a barrier, or — during a long job such as an import-all, which
+/// holds it — its heartbeat moved since the last tick. A wedged writer
+/// stops the pings and systemd restarts the daemon.
 pub fn spawn_watchdog(
     store: Store,
     shutdown: CancellationToken,
@@ -46,19 +48,32 @@ pub fn spawn_watchdog(
     );
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval(half);
+        let mut last_beat = store.writer_heartbeat();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            match tokio::time::timeout(half, store.barrier()).await {
-                Ok(Ok(())) => send(&[NotifyState::Watchdog]),
+            let alive = match tokio::time::timeout(half, store.barrier()).await {
+                Ok(Ok(())) => true,
                 Ok(Err(e)) => {
-                    tracing::error!(error = %e, "writer unavailable; not pinging the watchdog")
+                    tracing::error!(error = %e, "writer unavailable; not pinging the watchdog");
+                    false
                 }
                 Err(_) => {
-                    tracing::error!("writer did not answer in time; not pinging the watchdog")
+                    let beat = store.writer_heartbeat();
+                    let progressing = beat != last_beat;
+                    if !progressing {
+                        tracing::error!(
+                            "writer made no progress for half a watchdog period; not pinging the watchdog"
+                        );
+                    }
+                    progressing
                 }
+            };
+            last_beat = store.writer_heartbeat();
+            if alive {
+                send(&[NotifyState::Watchdog]);
             }
         }
     }))

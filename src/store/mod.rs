@@ -44,6 +44,7 @@ struct Inner {
     readers: ReadPool,
     index: Arc<RwLock<VectorIndex>>,
     model_id: i64,
+    heartbeat: Arc<std::sync::atomic::AtomicU64>,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -114,12 +115,14 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
 
         let (writer_tx, rx) = mpsc::channel(1024);
+        let heartbeat = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writer = Writer {
             conn,
             rx,
             index: index.clone(),
             model_id,
             max_batch_ops: cfg.max_batch_ops,
+            heartbeat: heartbeat.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("memd-writer".into())
@@ -135,6 +138,7 @@ impl Store {
                 readers: ReadPool::new(readers),
                 index,
                 model_id,
+                heartbeat,
                 writer_thread: std::sync::Mutex::new(Some(handle)),
             }),
         };
@@ -155,6 +159,13 @@ impl Store {
 
     pub fn model_id(&self) -> i64 {
         self.inner.model_id
+    }
+
+    /// Grows whenever the writer finishes a unit of work (see the watchdog).
+    pub fn writer_heartbeat(&self) -> u64 {
+        self.inner
+            .heartbeat
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn index(&self) -> &Arc<RwLock<VectorIndex>> {

@@ -97,6 +97,9 @@ pub(crate) struct Writer {
     pub index: Arc<RwLock<VectorIndex>>,
     pub model_id: i64,
     pub max_batch_ops: usize,
+    /// Bumped whenever the writer finishes a unit of work; the watchdog
+    /// reads it to tell a long but progressing job from a wedged writer.
+    pub heartbeat: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Writer {
@@ -172,6 +175,7 @@ impl Writer {
         &mut self,
         batches: std::sync::mpsc::Receiver<ImportMsg>,
     ) -> Result<(u64, usize), StoreError> {
+        let heartbeat = self.heartbeat.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -186,6 +190,7 @@ impl Writer {
                 Ok(ImportMsg::Batch(records)) => {
                     insert_records(&tx, &records, &mut model_map)?;
                     rows += records.len() as u64;
+                    heartbeat.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Ok(ImportMsg::Commit) => break,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
@@ -215,7 +220,13 @@ impl Writer {
         Ok(n)
     }
 
+    fn beat(&self) {
+        self.heartbeat
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn apply(&mut self, batch: Vec<WriteOp>) {
+        self.beat();
         let mut pending = Vec::with_capacity(batch.len());
         let mut effects = Vec::new();
         let tx = match self
