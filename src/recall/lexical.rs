@@ -187,11 +187,6 @@ pub fn or_expression(terms: &[String]) -> Option<String> {
     }
 }
 
-/// Builds the MATCH expression, or `None` when no searchable word is left.
-pub fn match_expression(query: &str, stopwords: &HashSet<String>) -> Option<String> {
-    or_expression(&terms(query, stopwords))
-}
-
 /// Drops terms found in more than `max_df` of the rows (they carry almost
 /// no BM25 weight, yet ranking every row they match is what makes a query
 /// slow), keeping at least the `keep` rarest. `max_df` ≥ 1 keeps all.
@@ -279,6 +274,11 @@ fn document_frequency(conn: &Connection, term: &str) -> Result<i64, StoreError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Builds the MATCH expression, or `None` when no searchable word is left.
+    fn match_expression(query: &str, stopwords: &HashSet<String>) -> Option<String> {
+        or_expression(&terms(query, stopwords))
+    }
 
     fn stop() -> HashSet<String> {
         STOPWORDS.iter().map(|s| s.to_string()).collect()

@@ -240,11 +240,6 @@ impl Store {
             .await
     }
 
-    /// Rebuilds the vector index from the database; returns its size.
-    pub async fn reload_index(&self) -> Result<usize, StoreError> {
-        self.send(WriteOp::ReloadIndex).await
-    }
-
     /// Resolves once everything queued before it is committed; the writer's
     /// liveness probe (the watchdog pings only while this answers).
     pub async fn barrier(&self) -> Result<(), StoreError> {

@@ -51,8 +51,6 @@ pub(crate) enum WriteOp {
         batches: std::sync::mpsc::Receiver<ImportMsg>,
         reply: Reply<(u64, usize)>,
     },
-    /// Rebuilds the in-memory index from the database.
-    ReloadIndex(Reply<usize>),
     /// Stores vectors made by the current model (rows deleted meanwhile
     /// are skipped) and sets or clears `meta` keys in the same transaction.
     SetEmbeddings {
@@ -123,14 +121,6 @@ impl Writer {
                             self.apply(std::mem::take(&mut batch));
                         }
                         drop(reply.send(self.wal_checkpoint()));
-                        next = self.rx.try_recv().ok();
-                        continue;
-                    }
-                    WriteOp::ReloadIndex(reply) => {
-                        if !batch.is_empty() {
-                            self.apply(std::mem::take(&mut batch));
-                        }
-                        drop(reply.send(self.reload_index()));
                         next = self.rx.try_recv().ok();
                         continue;
                     }
@@ -264,10 +254,7 @@ impl Writer {
                     pending.push(Pending::Count(reply, result));
                 }
                 WriteOp::Barrier(reply) => pending.push(Pending::Barrier(reply)),
-                WriteOp::Shutdown
-                | WriteOp::WalCheckpoint(_)
-                | WriteOp::ReloadIndex(_)
-                | WriteOp::ImportAll { .. } => {}
+                WriteOp::Shutdown | WriteOp::WalCheckpoint(_) | WriteOp::ImportAll { .. } => {}
             }
         }
         if let Err(e) = tx.commit() {
@@ -317,7 +304,6 @@ fn fail(op: WriteOp, err: &StoreError) {
         WriteOp::ImportAll { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         WriteOp::SetEmbeddings { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         WriteOp::WalCheckpoint(reply) => drop(reply.send(Err(err.duplicate()))),
-        WriteOp::ReloadIndex(reply) => drop(reply.send(Err(err.duplicate()))),
         WriteOp::Shutdown => {}
     }
 }
