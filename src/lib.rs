@@ -1,9 +1,10 @@
 //! memd: a long-term memory daemon for AI agents on embedded SQLite.
 //!
 //! Layers, bottom up: [`config`], [`store`] (SQLite + the writer thread),
-//! [`index`] (in-memory vectors), [`embed`], [`recall`], [`api`] (HTTP over
-//! a Unix socket), [`daemon`] (lifecycle), and the clients [`ctl`] and
-//! [`bench`].
+//! [`index`] (in-memory vectors), [`embed`] (providers and the background
+//! queue), [`recall`] (hybrid search), [`checkpoint`] and [`restore`]
+//! (snapshots), [`api`] (HTTP over a Unix socket), [`daemon`] (lifecycle),
+//! and the clients [`ctl`] and [`bench`].
 
 pub mod api;
 pub mod bench;
