@@ -251,6 +251,18 @@ impl Bert {
     }
 }
 
+/// Raw pointer handed to the column-split workers of [`linear`].
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: each worker writes a disjoint set of columns (see `linear`).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// Below this many rows, `gemm`'s own threading barely helps (its work is
+/// split along rows), so the output columns are split across threads
+/// instead: each thread multiplies by its own slice of weight rows.
+const SMALL_M: usize = 64;
+
 /// out[m×n] = a[m×k] · wᵀ + bias, with w stored [n×k] row-major.
 #[allow(clippy::too_many_arguments)]
 fn linear(
@@ -269,16 +281,67 @@ fn linear(
     for row in out.chunks_exact_mut(n) {
         row.copy_from_slice(bias);
     }
-    // SAFETY: the slices hold exactly m×n, m×k and n×k elements laid out
-    // with the strides given; gemm reads lhs/rhs and writes dst only there.
+    let threads = match par {
+        Parallelism::Rayon(t) => t,
+        Parallelism::None => 1,
+    };
+    if threads > 1 && m < SMALL_M {
+        let per = n.div_ceil(threads).next_multiple_of(16);
+        let dst = SendPtr(out.as_mut_ptr());
+        rayon::scope(|scope| {
+            for start in (0..n).step_by(per) {
+                let cols = per.min(n - start);
+                scope.spawn(move |_| {
+                    let dst = dst;
+                    // SAFETY: columns start..start+cols of every row of out
+                    // belong to this task alone; w rows start..start+cols
+                    // are contiguous and in bounds.
+                    unsafe {
+                        gemm_bt(
+                            dst.0.add(start),
+                            n,
+                            a,
+                            &w[start * k..(start + cols) * k],
+                            m,
+                            cols,
+                            k,
+                            Parallelism::None,
+                        )
+                    };
+                });
+            }
+        });
+        return;
+    }
+    // SAFETY: out holds m×n elements with row stride n.
+    unsafe { gemm_bt(out.as_mut_ptr(), n, a, w, m, n, k, par) };
+}
+
+/// dst[m×cols] (row stride `dst_rs`) += a[m×k] · wᵀ, w stored [cols×k].
+///
+/// # Safety
+/// `dst` must be valid for writes of `m` rows of `cols` elements `dst_rs` apart.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_bt(
+    dst: *mut f32,
+    dst_rs: usize,
+    a: &[f32],
+    w: &[f32],
+    m: usize,
+    cols: usize,
+    k: usize,
+    par: Parallelism,
+) {
+    // SAFETY: a is m×k and w is cols×k row-major, as the strides say;
+    // the caller vouches for dst.
     unsafe {
         gemm::gemm(
             m,
-            n,
+            cols,
             k,
-            out.as_mut_ptr(),
+            dst,
             1,
-            n as isize,
+            dst_rs as isize,
             true,
             a.as_ptr(),
             1,
