@@ -78,9 +78,19 @@ impl Connection {
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         let has_body = body.is_some();
-        let resp = self
-            .send(method, path, full(body.unwrap_or_default()), has_body)
-            .await?;
+        self.send_collect(method, path, full(body.unwrap_or_default()), has_body)
+            .await
+    }
+
+    /// Sends any body and reads the whole answer.
+    pub async fn send_collect(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: BoxBody<Bytes, std::io::Error>,
+        json_body: bool,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let resp = self.send(method, path, body, json_body).await?;
         let status = resp.status();
         let bytes = resp
             .into_body()
@@ -687,16 +697,9 @@ async fn import_all(conn: &mut Connection, file: &Path, json_out: bool) -> Resul
     let stream =
         tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).map(|r| r.map(Frame::data));
     let body = BodyExt::boxed(StreamBody::new(stream));
-    let resp = conn
-        .send(Method::POST, "/v1/import-all", body, false)
+    let (status, bytes) = conn
+        .send_collect(Method::POST, "/v1/import-all", body, false)
         .await?;
-    let status = resp.status();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| conn.protocol(&e))?
-        .to_bytes();
     let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if !status.is_success() {
         return Ok(print_answer(&CtlCommand::Status, Err(value), json_out));

@@ -32,11 +32,7 @@ fn a_second_daemon_on_the_same_socket_refuses_to_start() {
     let second_dir = tempfile::tempdir().unwrap();
     let cfg = second_dir.path().join("memd.toml");
     common::write_config(&cfg, &second_dir.path().join("data"), &first.socket, "");
-    let out = Command::new(BIN)
-        .args(["daemon", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = common::run_daemon(&cfg);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("already listening"), "{err}");
@@ -51,11 +47,7 @@ fn a_second_daemon_on_the_same_data_dir_refuses_to_start() {
     let other = tempfile::tempdir().unwrap();
     let cfg = other.path().join("memd.toml");
     common::write_config(&cfg, &first.data_dir, &other.path().join("s.sock"), "");
-    let out = Command::new(BIN)
-        .args(["daemon", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = common::run_daemon(&cfg);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("in use by another memd"), "{err}");
@@ -196,11 +188,7 @@ fn bad_config_stops_start_up_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "[daemon]\nsokcet = \"/tmp/x.sock\"\n").unwrap();
-    let out = Command::new(BIN)
-        .args(["daemon", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = common::run_daemon(&cfg);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -222,11 +210,7 @@ fn bad_config_stops_start_up_naming_file_and_key() {
     );
 
     let missing = dir.path().join("missing.toml");
-    let out = Command::new(BIN)
-        .args(["daemon", "--config"])
-        .arg(&missing)
-        .output()
-        .unwrap();
+    let out = common::run_daemon(&missing);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(missing.to_str().unwrap()));
 }

@@ -278,6 +278,15 @@ fn parse_response(raw: &[u8]) -> (u16, Vec<u8>) {
     (status, out)
 }
 
+/// Runs `memd daemon --config CFG` to completion (for start-up refusals).
+pub fn run_daemon(cfg: &Path) -> Output {
+    Command::new(BIN)
+        .args(["daemon", "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
