@@ -157,6 +157,36 @@ pub enum BenchCommand {
     },
     /// Import synthetic exchanges over the socket, then time recalls.
     Core(CoreArgs),
+    /// memd's vector index on a shared/bench/gen.py data set, measured like
+    /// shared/bench/peers.py measures the peer stores (same results file).
+    Vectors(VectorsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VectorsArgs {
+    /// Directory written by `gen.py --out DIR`.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Results file to append to (default DIR/results.jsonl, as peers.py).
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
+    /// Use only the first N queries.
+    #[arg(long, value_name = "N")]
+    pub max_queries: Option<usize>,
+    /// Cells scanned per query; one results row per value.
+    #[arg(long, value_delimiter = ',', default_value = "8,16,24,32,48")]
+    pub nprobe: Vec<usize>,
+    /// Cells per square root of the vector count (index.cell_factor).
+    #[arg(long)]
+    pub cell_factor: Option<f64>,
+    /// Where the layout file is written.
+    #[arg(long, value_name = "DIR", default_value = "/tmp/memd-bench-work")]
+    pub workdir: PathBuf,
+    /// Also measure end to end: start a release daemon (this binary) on a
+    /// temporary data dir, import the vectors as exchanges, and time
+    /// `/v1/recall` in vector and hybrid mode over its socket.
+    #[arg(long)]
+    pub e2e: bool,
 }
 
 #[derive(Debug, Args)]

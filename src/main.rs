@@ -84,6 +84,7 @@ fn main() -> ExitCode {
                         json,
                     } => bench::embed(&model_dir, threads, json).await,
                     BenchCommand::Core(args) => bench::core(args).await,
+                    BenchCommand::Vectors(args) => bench::vectors_cmd(args).await,
                 }
             });
             match result {

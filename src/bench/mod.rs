@@ -2,6 +2,8 @@
 //! client would, and reports import rate, recall latency percentiles and the
 //! daemon's peak RSS. Timing lives here, never in tests.
 
+pub mod vectors;
+
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -435,4 +437,20 @@ pub async fn embed(
         Ok(())
     })
     .await?
+}
+
+pub async fn vectors_cmd(a: crate::cli::VectorsArgs) -> anyhow::Result<()> {
+    let mut params = crate::index::Params::default();
+    if let Some(f) = a.cell_factor {
+        params.cell_factor = f;
+    }
+    let args = vectors::InProcessArgs {
+        dir: a.dir,
+        results: a.results,
+        max_queries: a.max_queries,
+        nprobe: a.nprobe,
+        params,
+        workdir: a.workdir,
+    };
+    tokio::task::spawn_blocking(move || vectors::in_process(args)).await?
 }

@@ -1,0 +1,299 @@
+//! `memd bench vectors DIR`: memd's vector index on the data sets of
+//! `shared/bench/gen.py`, measured the way `shared/bench/peers.py`
+//! measures the peer vector stores (same files, same columns, same
+//! results file), so one table shows memd beside them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::index::{Params, VectorIndex, persist};
+
+/// A data set written by `gen.py --out DIR`.
+pub struct DataSet {
+    pub kind: String,
+    pub n: usize,
+    pub dim: usize,
+    /// Ground-truth ids per query (`gt_k` of them).
+    pub gt_k: usize,
+    pub base: Vec<f32>,
+    pub queries: Vec<f32>,
+    pub gt: Vec<i32>,
+}
+
+impl DataSet {
+    pub fn load(dir: &Path, max_queries: Option<usize>) -> anyhow::Result<Self> {
+        let meta: Value = serde_json::from_slice(
+            &std::fs::read(dir.join("meta.json"))
+                .with_context(|| format!("reading {}/meta.json", dir.display()))?,
+        )?;
+        let field = |k: &str| -> anyhow::Result<usize> {
+            meta[k]
+                .as_u64()
+                .map(|v| v as usize)
+                .with_context(|| format!("meta.json has no integer `{k}`"))
+        };
+        let (n, q, dim, gt_k) = (field("n")?, field("q")?, field("dim")?, field("k")?);
+        let f32s = |name: &str, want: usize| -> anyhow::Result<Vec<f32>> {
+            let bytes = std::fs::read(dir.join(name))
+                .with_context(|| format!("reading {}/{name}", dir.display()))?;
+            if bytes.len() != want * 4 {
+                bail!("{name}: {} bytes, expected {}", bytes.len(), want * 4);
+            }
+            Ok(bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect())
+        };
+        let base = f32s("base.f32", n * dim)?;
+        let mut queries = f32s("queries.f32", q * dim)?;
+        let gt_bytes = std::fs::read(dir.join("gt.i32"))?;
+        if gt_bytes.len() != q * gt_k * 4 {
+            bail!(
+                "gt.i32: {} bytes, expected {}",
+                gt_bytes.len(),
+                q * gt_k * 4
+            );
+        }
+        let mut gt: Vec<i32> = gt_bytes
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        if let Some(m) = max_queries.filter(|m| *m < q) {
+            queries.truncate(m * dim);
+            gt.truncate(m * gt_k);
+        }
+        Ok(Self {
+            kind: meta["kind"].as_str().unwrap_or("unknown").to_owned(),
+            n,
+            dim,
+            gt_k,
+            base,
+            queries,
+            gt,
+        })
+    }
+
+    pub fn query_count(&self) -> usize {
+        self.queries.len() / self.dim
+    }
+
+    pub fn query(&self, i: usize) -> &[f32] {
+        &self.queries[i * self.dim..(i + 1) * self.dim]
+    }
+
+    pub fn truth(&self, i: usize) -> &[i32] {
+        &self.gt[i * self.gt_k..i * self.gt_k + 10]
+    }
+}
+
+/// Latency and recall over all queries, as peers.py's `run_queries`
+/// computes them (numpy's linearly interpolated percentiles).
+pub struct QueryStats {
+    pub queries: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub mean_ms: f64,
+    pub recall_at_10: f64,
+}
+
+impl QueryStats {
+    /// `run(i)` answers query `i` with ids, best first.
+    pub fn measure(ds: &DataSet, mut run: impl FnMut(usize) -> Vec<i64>) -> Self {
+        let q = ds.query_count();
+        let warm = (q / 10).clamp(10, 100).min(q);
+        for i in 0..warm {
+            run(i);
+        }
+        let mut lat = Vec::with_capacity(q);
+        let mut hits = 0usize;
+        for i in 0..q {
+            let t = Instant::now();
+            let ids = run(i);
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            let truth = ds.truth(i);
+            hits += ids
+                .iter()
+                .take(10)
+                .filter(|id| truth.contains(&(**id as i32)))
+                .count();
+        }
+        Self::from_latencies(lat, hits, q)
+    }
+
+    pub fn from_latencies(mut lat: Vec<f64>, hits: usize, q: usize) -> Self {
+        let mean_ms = lat.iter().sum::<f64>() / lat.len().max(1) as f64;
+        lat.sort_by(f64::total_cmp);
+        Self {
+            queries: q,
+            p50_ms: interpolated(&lat, 50.0),
+            p95_ms: interpolated(&lat, 95.0),
+            p99_ms: interpolated(&lat, 99.0),
+            mean_ms,
+            recall_at_10: hits as f64 / (10 * q.max(1)) as f64,
+        }
+    }
+}
+
+/// numpy's default percentile: linear between the two nearest ranks.
+pub fn interpolated(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = p / 100.0 * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// One results row with the keys peers.py writes.
+#[allow(clippy::too_many_arguments)]
+pub fn row(
+    ds: &DataSet,
+    variant: &str,
+    build_s: f64,
+    disk_mb: f64,
+    s: &QueryStats,
+    params: Value,
+) -> Value {
+    let r4 = |x: f64| (x * 1e4).round() / 1e4;
+    json!({
+        "peer": "memd", "variant": variant, "kind": ds.kind, "n": ds.n, "dim": ds.dim, "k": 10,
+        "build_s": (build_s * 1e3).round() / 1e3,
+        "build_vps": if build_s > 0.0 { (ds.n as f64 / build_s * 10.0).round() / 10.0 } else { 0.0 },
+        "disk_mb": (disk_mb * 10.0).round() / 10.0,
+        "queries": s.queries, "p50_ms": r4(s.p50_ms), "p95_ms": r4(s.p95_ms), "p99_ms": r4(s.p99_ms),
+        "mean_ms": r4(s.mean_ms), "qps": r4(1000.0 / s.mean_ms), "recall@10": r4(s.recall_at_10),
+        "rss_peak_mb": (peak_rss_mb() * 10.0).round() / 10.0,
+        "params": params,
+        "time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    })
+}
+
+pub fn append(results: &Path, row: &Value) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(results)
+        .with_context(|| format!("opening {}", results.display()))?;
+    writeln!(f, "{row}")?;
+    Ok(())
+}
+
+pub fn print_row(r: &Value) {
+    println!(
+        "  memd  {:58}  p50 {:7.3} ms  p95 {:7.3} ms  p99 {:7.3} ms  recall@10 {:.4}  build {:.1} s  rss {:.0} MB",
+        r["variant"].as_str().unwrap_or(""),
+        r["p50_ms"].as_f64().unwrap_or(0.0),
+        r["p95_ms"].as_f64().unwrap_or(0.0),
+        r["p99_ms"].as_f64().unwrap_or(0.0),
+        r["recall@10"].as_f64().unwrap_or(0.0),
+        r["build_s"].as_f64().unwrap_or(0.0),
+        r["rss_peak_mb"].as_f64().unwrap_or(0.0),
+    );
+}
+
+pub struct InProcessArgs {
+    pub dir: PathBuf,
+    pub results: Option<PathBuf>,
+    pub max_queries: Option<usize>,
+    pub nprobe: Vec<usize>,
+    pub params: Params,
+    pub workdir: PathBuf,
+}
+
+/// Builds memd's index from the base vectors (the start-up rebuild path:
+/// bulk insert, then k-means partitioning), saves its layout, reloads it
+/// (the start-up path after a checkpoint), then times k=10 queries on one
+/// thread for each `nprobe`.
+pub fn in_process(a: InProcessArgs) -> anyhow::Result<()> {
+    let ds = DataSet::load(&a.dir, a.max_queries)?;
+    let results = a.results.unwrap_or_else(|| a.dir.join("results.jsonl"));
+    println!(
+        "memd bench vectors: {} {} x {}, {} queries, results -> {}",
+        ds.kind,
+        ds.n,
+        ds.dim,
+        ds.query_count(),
+        results.display()
+    );
+    let build = |layout: Option<persist::Layout>| {
+        let mut idx = VectorIndex::with_params(ds.dim, a.params);
+        idx.begin_bulk(layout);
+        for (i, v) in ds.base.chunks_exact(ds.dim).enumerate() {
+            idx.insert(i as i64, "bench", "s", v);
+        }
+        idx.finish_bulk();
+        idx
+    };
+    let t = Instant::now();
+    let idx = build(None);
+    let build_s = t.elapsed().as_secs_f64();
+    let stats = idx.stats();
+    println!(
+        "  rebuild from scratch: {build_s:.2} s ({:.0} vectors/s), {} cells",
+        ds.n as f64 / build_s,
+        stats.cells
+    );
+
+    std::fs::create_dir_all(&a.workdir)?;
+    let layout_path = a.workdir.join(format!("memd-{}-{}.layout", ds.kind, ds.n));
+    let t = Instant::now();
+    let layout_bytes = persist::save(&idx.layout(), "bench", &layout_path)?;
+    let save_s = t.elapsed().as_secs_f64();
+    drop(idx);
+    let t = Instant::now();
+    let layout = persist::load(&layout_path, "bench", ds.dim).map_err(anyhow::Error::msg)?;
+    let mut idx = build(layout);
+    let load_s = t.elapsed().as_secs_f64();
+    println!(
+        "  layout file {:.1} MB written in {save_s:.2} s; start-up from it {load_s:.2} s (vectors already in memory)",
+        layout_bytes as f64 / 1e6
+    );
+    if idx.stats() != stats {
+        bail!("the reloaded index differs: {:?} vs {stats:?}", idx.stats());
+    }
+    // What memd keeps on disk for the index: the vectors (in SQLite rows)
+    // and the layout file.
+    let disk_mb = (ds.base.len() * 4) as f64 / 1048576.0 + layout_bytes as f64 / 1048576.0;
+    for &nprobe in &a.nprobe {
+        idx.set_nprobe(nprobe);
+        let s = QueryStats::measure(&ds, |i| {
+            idx.search("bench", None, ds.query(i), 10)
+                .into_iter()
+                .map(|h| h.id)
+                .collect()
+        });
+        let variant = format!("IVF cells={} nprobe={nprobe} in process", stats.cells);
+        let r = row(
+            &ds,
+            &variant,
+            build_s,
+            disk_mb,
+            &s,
+            json!({"cells": stats.cells, "cell_factor": a.params.cell_factor, "nprobe": nprobe,
+                   "startup_from_layout_s": load_s, "layout_mb": layout_bytes as f64 / 1048576.0}),
+        );
+        print_row(&r);
+        append(&results, &r)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,446 @@
+//! One namespace's vectors: a single flat cell scanned exactly while the
+//! namespace is small, an inverted file of cells (spherical k-means
+//! centroids, each cell's vectors contiguous) once it is large. Cells that
+//! outgrow twice the target size split in two (2-means on their own rows),
+//! so the partition follows the data without ever being retrained whole.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use super::kernels::{dot, normalize, scores};
+use super::kmeans;
+
+/// How the index trades recall for speed; see `[index]` in the config.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// A namespace with at least this many vectors is partitioned into
+    /// cells; below half of it, it goes back to one exact flat scan.
+    pub ann_min_vectors: usize,
+    /// Cells per square root of the namespace's size when it is
+    /// partitioned (4·√n: 1,265 cells of ~80 vectors at 100,000).
+    pub cell_factor: f64,
+    /// Cells scanned per query (the ones whose centroids are nearest).
+    pub nprobe: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            ann_min_vectors: 20_000,
+            cell_factor: 4.0,
+            nprobe: 16,
+        }
+    }
+}
+
+impl Params {
+    /// Cells to partition `n` vectors into.
+    pub fn cells_for(&self, n: usize) -> usize {
+        ((self.cell_factor * (n as f64).sqrt()).round() as usize).clamp(1, n.max(1))
+    }
+
+    /// A cell splits once it holds more than twice the average cell of a
+    /// namespace of `n` vectors (never below 32, so cells stay worth a
+    /// centroid).
+    pub fn split_above(&self, n: usize) -> usize {
+        ((2.0 * (n as f64).sqrt() / self.cell_factor).ceil() as usize).max(32)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Cell {
+    pub ids: Vec<i64>,
+    sessions: Vec<u32>,
+    /// Row-major `ids.len() x dim`.
+    data: Vec<f32>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Segment {
+    pub cells: Vec<Cell>,
+    /// One unit centroid per cell once partitioned; empty while flat.
+    pub centroids: Vec<f32>,
+    /// Row id -> (cell, slot in the cell).
+    pos: HashMap<i64, (u32, u32)>,
+    session_ids: HashMap<String, u32>,
+}
+
+impl Segment {
+    pub fn len(&self) -> usize {
+        self.pos.len()
+    }
+
+    pub fn is_partitioned(&self) -> bool {
+        !self.centroids.is_empty()
+    }
+
+    /// A partitioned segment with the given centroids and no rows yet (the
+    /// layout saved by the last checkpoint).
+    pub fn with_centroids(centroids: Vec<f32>, dim: usize) -> Self {
+        let cells = (0..centroids.len() / dim)
+            .map(|_| Cell::default())
+            .collect();
+        Self {
+            cells,
+            centroids,
+            ..Self::default()
+        }
+    }
+
+    fn session_code(&mut self, session_id: &str) -> u32 {
+        let next = self.session_ids.len() as u32;
+        match self.session_ids.get(session_id) {
+            Some(&s) => s,
+            None => *self
+                .session_ids
+                .entry(session_id.to_owned())
+                .or_insert(next),
+        }
+    }
+
+    /// Adds or replaces row `id`. `cell` places it without looking (bulk
+    /// loading from a saved layout); otherwise it goes to the nearest cell.
+    /// With `maintain` the cell splits or the segment partitions right away
+    /// when it has grown past its bounds; bulk loads call [`settle`] once.
+    pub fn insert(
+        &mut self,
+        id: i64,
+        session_id: &str,
+        vector: &[f32],
+        cell: Option<u32>,
+        params: &Params,
+        maintain: bool,
+    ) {
+        let dim = vector.len();
+        let sess = self.session_code(session_id);
+        if self.pos.contains_key(&id) {
+            self.remove_row(id, dim);
+        }
+        let cell = match cell {
+            Some(c) if (c as usize) < self.cells.len() => c as usize,
+            _ if self.is_partitioned() => self.nearest_cells(vector, dim, 1)[0],
+            _ => 0,
+        };
+        if self.cells.is_empty() {
+            self.cells.push(Cell::default());
+        }
+        let c = &mut self.cells[cell];
+        self.pos.insert(id, (cell as u32, c.ids.len() as u32));
+        c.ids.push(id);
+        c.sessions.push(sess);
+        c.data.extend_from_slice(vector);
+        if maintain {
+            if self.is_partitioned() {
+                if self.cells[cell].ids.len() > params.split_above(self.len()) {
+                    self.split(cell, dim);
+                }
+            } else if self.len() >= params.ann_min_vectors {
+                self.partition(dim, params);
+            }
+        }
+    }
+
+    /// Removes rows; unknown ids are ignored.
+    pub fn remove(&mut self, ids: &[i64], dim: usize, params: &Params) {
+        for &id in ids {
+            self.remove_row(id, dim);
+        }
+        if self.is_partitioned() && self.len() < params.ann_min_vectors / 2 {
+            self.flatten(dim);
+        }
+    }
+
+    fn remove_row(&mut self, id: i64, dim: usize) -> bool {
+        let Some((c, s)) = self.pos.remove(&id) else {
+            return false;
+        };
+        let cell = &mut self.cells[c as usize];
+        let s = s as usize;
+        let last = cell.ids.len() - 1;
+        if s != last {
+            let moved = cell.ids[last];
+            cell.ids.swap(s, last);
+            cell.sessions.swap(s, last);
+            let (head, tail) = cell.data.split_at_mut(last * dim);
+            head[s * dim..(s + 1) * dim].copy_from_slice(&tail[..dim]);
+            self.pos.insert(moved, (c, s as u32));
+        }
+        cell.ids.pop();
+        cell.sessions.pop();
+        cell.data.truncate(last * dim);
+        true
+    }
+
+    /// Brings the segment within its bounds after a bulk load.
+    pub fn settle(&mut self, dim: usize, params: &Params) {
+        if self.is_partitioned() && self.len() < params.ann_min_vectors / 2 {
+            self.flatten(dim);
+        } else if !self.is_partitioned() && self.len() >= params.ann_min_vectors {
+            self.partition(dim, params);
+        } else if self.is_partitioned() {
+            self.split_oversized(dim, params);
+        }
+    }
+
+    fn split_oversized(&mut self, dim: usize, params: &Params) {
+        let limit = params.split_above(self.len());
+        let mut c = 0;
+        while c < self.cells.len() {
+            while self.cells[c].ids.len() > limit {
+                if !self.split(c, dim) {
+                    break;
+                }
+            }
+            c += 1;
+        }
+    }
+
+    /// Partitions a flat segment: k-means on an evenly spaced sample (16
+    /// rows per cell), then every row to its nearest centroid.
+    fn partition(&mut self, dim: usize, params: &Params) {
+        let n = self.len();
+        if n == 0 || self.is_partitioned() {
+            return;
+        }
+        let flat = std::mem::take(&mut self.cells);
+        let rows = flat.into_iter().next().unwrap_or_default();
+        let k = params.cells_for(n);
+        let sample_rows = (k * 16).min(n);
+        let mut sample = Vec::with_capacity(sample_rows * dim);
+        for i in 0..sample_rows {
+            let r = (i as u64 * n as u64 / sample_rows as u64) as usize;
+            sample.extend_from_slice(&rows.data[r * dim..(r + 1) * dim]);
+        }
+        let (centroids, owner) = kmeans::partition(&sample, &rows.data, dim, k, 8);
+        drop(sample);
+        let k = centroids.len() / dim;
+        let mut counts = vec![0usize; k];
+        for &o in &owner {
+            counts[o as usize] += 1;
+        }
+        self.cells = counts
+            .iter()
+            .map(|&c| Cell {
+                ids: Vec::with_capacity(c),
+                sessions: Vec::with_capacity(c),
+                data: Vec::with_capacity(c * dim),
+            })
+            .collect();
+        for (r, &o) in owner.iter().enumerate() {
+            let cell = &mut self.cells[o as usize];
+            self.pos.insert(rows.ids[r], (o, cell.ids.len() as u32));
+            cell.ids.push(rows.ids[r]);
+            cell.sessions.push(rows.sessions[r]);
+            cell.data
+                .extend_from_slice(&rows.data[r * dim..(r + 1) * dim]);
+        }
+        self.centroids = centroids;
+        // k-means leaves some cells larger than a split would allow; split
+        // them now so a reload from the saved layout ends in the same shape.
+        self.split_oversized(dim, params);
+    }
+
+    /// Back to one flat cell (exact search) when the namespace has shrunk.
+    fn flatten(&mut self, dim: usize) {
+        let mut flat = Cell::default();
+        for cell in std::mem::take(&mut self.cells) {
+            flat.ids.extend(cell.ids);
+            flat.sessions.extend(cell.sessions);
+            flat.data.extend(cell.data);
+        }
+        for (slot, id) in flat.ids.iter().enumerate() {
+            self.pos.insert(*id, (0, slot as u32));
+        }
+        debug_assert_eq!(flat.data.len(), flat.ids.len() * dim);
+        self.centroids.clear();
+        self.cells.push(flat);
+    }
+
+    /// Splits cell `c` in two by 2-means over its rows; the second half
+    /// becomes a new cell. Returns false when it could not split (all rows
+    /// identical would give an empty side: then it halves by position).
+    fn split(&mut self, c: usize, dim: usize) -> bool {
+        let old = std::mem::take(&mut self.cells[c]);
+        let n = old.ids.len();
+        if n < 2 {
+            self.cells[c] = old;
+            return false;
+        }
+        let row = |r: usize| &old.data[r * dim..(r + 1) * dim];
+        // Seeds: the row least like the cell's centroid, and the row least
+        // like that one.
+        let centre = &self.centroids[c * dim..(c + 1) * dim];
+        let mut buf = vec![0f32; n];
+        scores(centre, &old.data, &mut buf);
+        let a = argmin(&buf);
+        scores(row(a), &old.data, &mut buf);
+        let b = argmin(&buf);
+        let mut seeds = [row(a).to_vec(), row(b).to_vec()];
+        let mut side = vec![false; n];
+        for _ in 0..5 {
+            let mut sums = [vec![0f32; dim], vec![0f32; dim]];
+            for (r, sd) in side.iter_mut().enumerate() {
+                let second = dot(&seeds[1], row(r)) > dot(&seeds[0], row(r));
+                *sd = second;
+                for (s, x) in sums[second as usize].iter_mut().zip(row(r)) {
+                    *s += x;
+                }
+            }
+            for s in sums.iter_mut() {
+                normalize(s);
+            }
+            seeds = sums;
+        }
+        let ones = side.iter().filter(|s| **s).count();
+        if ones == 0 || ones == n {
+            for (r, s) in side.iter_mut().enumerate() {
+                *s = r >= n / 2;
+            }
+            seeds = [centre.to_vec(), centre.to_vec()];
+        }
+        let new_cell = self.cells.len() as u32;
+        let mut halves = [Cell::default(), Cell::default()];
+        for (r, &sd) in side.iter().enumerate() {
+            let h = sd as usize;
+            let target = &mut halves[h];
+            let cell_no = if h == 0 { c as u32 } else { new_cell };
+            self.pos
+                .insert(old.ids[r], (cell_no, target.ids.len() as u32));
+            target.ids.push(old.ids[r]);
+            target.sessions.push(old.sessions[r]);
+            target.data.extend_from_slice(row(r));
+        }
+        let [first, second] = halves;
+        self.cells[c] = first;
+        self.cells.push(second);
+        let [s0, s1] = seeds;
+        self.centroids[c * dim..(c + 1) * dim].copy_from_slice(&s0);
+        self.centroids.extend_from_slice(&s1);
+        true
+    }
+
+    /// The `n` cells whose centroids score highest against `query`.
+    fn nearest_cells(&self, query: &[f32], dim: usize, n: usize) -> Vec<usize> {
+        let k = self.centroids.len() / dim;
+        let mut s = vec![0f32; k];
+        scores(query, &self.centroids, &mut s);
+        let mut order: Vec<usize> = (0..k).collect();
+        if n < k {
+            order.select_nth_unstable_by(n, |a, b| s[*b].total_cmp(&s[*a]));
+            order.truncate(n);
+        }
+        order
+    }
+
+    /// Top `k` rows by dot product with `query`: exact when the segment is
+    /// flat or a session is named (only that session's rows are scored),
+    /// else over the `nprobe` nearest cells.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        session_id: Option<&str>,
+        nprobe: usize,
+    ) -> Vec<(f32, i64)> {
+        let dim = query.len();
+        let session = match session_id {
+            Some(s) => match self.session_ids.get(s) {
+                Some(&code) => Some(code),
+                None => return Vec::new(),
+            },
+            None => None,
+        };
+        let probe: Vec<usize> =
+            if session.is_some() || !self.is_partitioned() || nprobe >= self.cells.len() {
+                (0..self.cells.len()).collect()
+            } else {
+                self.nearest_cells(query, dim, nprobe.max(1))
+            };
+        let mut top = TopK::new(k);
+        let mut buf = Vec::new();
+        for c in probe {
+            let cell = &self.cells[c];
+            match session {
+                Some(code) => {
+                    for (r, s) in cell.sessions.iter().enumerate() {
+                        if *s == code {
+                            top.push(dot(query, &cell.data[r * dim..(r + 1) * dim]), cell.ids[r]);
+                        }
+                    }
+                }
+                None => {
+                    buf.resize(cell.ids.len(), 0.0);
+                    scores(query, &cell.data, &mut buf);
+                    for (score, id) in buf.iter().zip(&cell.ids) {
+                        top.push(*score, *id);
+                    }
+                }
+            }
+        }
+        top.into_sorted()
+    }
+}
+
+fn argmin(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x < v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The `k` best (score, id) pairs seen so far.
+struct TopK {
+    k: usize,
+    heap: BinaryHeap<MinScore>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, score: f32, id: i64) {
+        if self.heap.len() < self.k {
+            self.heap.push(MinScore(score, id));
+        } else if let Some(worst) = self.heap.peek()
+            && score > worst.0
+        {
+            self.heap.pop();
+            self.heap.push(MinScore(score, id));
+        }
+    }
+
+    /// Best first; equal scores: the newer (higher) id first.
+    fn into_sorted(self) -> Vec<(f32, i64)> {
+        let mut v: Vec<(f32, i64)> = self.heap.into_iter().map(|m| (m.0, m.1)).collect();
+        v.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        v
+    }
+}
+
+/// Heap entry ordered so that the smallest score is on top.
+struct MinScore(f32, i64);
+
+impl PartialEq for MinScore {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for MinScore {}
+impl PartialOrd for MinScore {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for MinScore {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.total_cmp(&self.0).then(other.1.cmp(&self.1))
+    }
+}
