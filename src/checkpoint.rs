@@ -55,6 +55,10 @@ pub struct Taken {
     pub duration_ms: f64,
     pub wal_truncated: bool,
     pub removed: Vec<PathBuf>,
+    /// Size of the saved index layout (absent when no namespace is
+    /// partitioned or `index.layout_file = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_layout_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -187,12 +191,31 @@ impl Checkpointer {
             })
             .await
             .map_err(|e| CheckpointError::Task(e.to_string()))??;
+        // The layout is only a start-up hint (SQLite stays the truth), so a
+        // failure to save it is logged and never fails the checkpoint.
+        let store = self.store.clone();
+        let index_layout_bytes = match tokio::task::spawn_blocking(move || {
+            store.save_index_layout()
+        })
+        .await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not save the index layout; the next start rebuilds the index");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "index layout task failed");
+                None
+            }
+        };
         Ok(Taken {
             path,
             bytes,
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             wal_truncated,
             removed,
+            index_layout_bytes,
         })
     }
 

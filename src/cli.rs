@@ -187,6 +187,12 @@ pub struct VectorsArgs {
     /// `/v1/recall` in vector and hybrid mode over its socket.
     #[arg(long)]
     pub e2e: bool,
+    /// index.nprobe of the daemon started by --e2e.
+    #[arg(long, default_value_t = 16)]
+    pub e2e_nprobe: usize,
+    /// Only the end-to-end measurement.
+    #[arg(long, requires = "e2e")]
+    pub skip_in_process: bool,
 }
 
 #[derive(Debug, Args)]

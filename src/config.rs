@@ -56,7 +56,46 @@ pub struct Config {
     pub embed: EmbedConfig,
     pub api: ApiConfig,
     pub recall: RecallConfig,
+    pub index: IndexConfig,
     pub checkpoint: CheckpointConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// A namespace with this many vectors is searched through k-means
+    /// cells (approximate); smaller ones, and every session-filtered
+    /// search, are scanned exactly.
+    pub ann_min_vectors: usize,
+    /// Cells per square root of a namespace's vector count.
+    pub cell_factor: f64,
+    /// Cells scanned per query: more is slower and finds more.
+    pub nprobe: usize,
+    /// Save the index layout at each checkpoint so start-up places rows
+    /// instead of clustering again.
+    pub layout_file: bool,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        let p = crate::index::Params::default();
+        Self {
+            ann_min_vectors: p.ann_min_vectors,
+            cell_factor: p.cell_factor,
+            nprobe: p.nprobe,
+            layout_file: true,
+        }
+    }
+}
+
+impl IndexConfig {
+    pub fn params(&self) -> crate::index::Params {
+        crate::index::Params {
+            ann_min_vectors: self.ann_min_vectors,
+            cell_factor: self.cell_factor,
+            nprobe: self.nprobe,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -443,6 +482,25 @@ impl Config {
                 return Err(invalid("daemon.socket", "must not be empty".into()));
             }
         }
+        if self.index.ann_min_vectors < 64 {
+            return Err(invalid(
+                "index.ann_min_vectors",
+                format!(
+                    "{} is too small to partition (at least 64)",
+                    self.index.ann_min_vectors
+                ),
+            ));
+        }
+        if !(self.index.cell_factor.is_finite() && (0.25..=64.0).contains(&self.index.cell_factor))
+        {
+            return Err(invalid(
+                "index.cell_factor",
+                format!("{} is outside 0.25..=64", self.index.cell_factor),
+            ));
+        }
+        if self.index.nprobe == 0 {
+            return Err(invalid("index.nprobe", "must be at least 1".into()));
+        }
         if self.store.read_connections == 0 || self.store.read_connections > 64 {
             return Err(invalid(
                 "store.read_connections",
@@ -642,6 +700,11 @@ fn check_log_filter(filter: &str) -> Result<(), String> {
 
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("memd.db")
+}
+
+/// The vector index's saved layout (see `index::persist`).
+pub fn index_layout_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("index.layout")
 }
 
 pub fn default_socket_path() -> PathBuf {

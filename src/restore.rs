@@ -95,6 +95,14 @@ pub fn restore(config: &Config, snapshot: &Path) -> Result<Report, RestoreError>
         }
     }
 
+    // The saved index layout describes the database being replaced.
+    let layout = config::index_layout_path(&data_dir);
+    if let Err(e) = std::fs::remove_file(&layout)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(io(&layout)(e));
+    }
+
     let tmp = data_dir.join(".memd.db.restoring");
     std::fs::copy(snapshot, &tmp).map_err(io(&tmp))?;
     std::fs::File::open(&tmp)

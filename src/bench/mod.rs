@@ -13,16 +13,16 @@ use serde_json::{Value, json};
 use crate::ctl::Connection;
 
 /// xorshift64*: deterministic, dependency-free, good enough for test data.
-struct Rng(u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
@@ -32,7 +32,7 @@ const SYLLABLES: &[&str] = &[
     "ba", "le", "fi", "go", "ha", "ju", "ke", "ma",
 ];
 
-fn vocabulary(rng: &mut Rng, n: usize) -> Vec<String> {
+pub(crate) fn vocabulary(rng: &mut Rng, n: usize) -> Vec<String> {
     (0..n)
         .map(|_| {
             let len = 2 + rng.below(3);
@@ -44,7 +44,7 @@ fn vocabulary(rng: &mut Rng, n: usize) -> Vec<String> {
 }
 
 /// Word frequencies follow a rough Zipf law, like real text.
-fn sentence(rng: &mut Rng, vocab: &[String], words: usize) -> String {
+pub(crate) fn sentence(rng: &mut Rng, vocab: &[String], words: usize) -> String {
     (0..words)
         .map(|_| {
             let r = rng.below(vocab.len()) + 1;
@@ -63,7 +63,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-fn peak_rss_kib(pid: u64) -> Option<u64> {
+pub(crate) fn peak_rss_kib(pid: u64) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -444,13 +444,26 @@ pub async fn vectors_cmd(a: crate::cli::VectorsArgs) -> anyhow::Result<()> {
     if let Some(f) = a.cell_factor {
         params.cell_factor = f;
     }
-    let args = vectors::InProcessArgs {
-        dir: a.dir,
-        results: a.results,
+    let e2e = a.e2e.then(|| vectors::E2eArgs {
+        dir: a.dir.clone(),
+        results: a.results.clone(),
         max_queries: a.max_queries,
-        nprobe: a.nprobe,
-        params,
-        workdir: a.workdir,
-    };
-    tokio::task::spawn_blocking(move || vectors::in_process(args)).await?
+        nprobe: a.e2e_nprobe,
+        workdir: a.workdir.clone(),
+    });
+    if !a.skip_in_process {
+        let args = vectors::InProcessArgs {
+            dir: a.dir,
+            results: a.results,
+            max_queries: a.max_queries,
+            nprobe: a.nprobe,
+            params,
+            workdir: a.workdir,
+        };
+        tokio::task::spawn_blocking(move || vectors::in_process(args)).await??;
+    }
+    match e2e {
+        Some(args) => vectors::e2e(args).await,
+        None => Ok(()),
+    }
 }

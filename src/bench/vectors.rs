@@ -297,3 +297,315 @@ pub fn in_process(a: InProcessArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+pub struct E2eArgs {
+    pub dir: PathBuf,
+    pub results: Option<PathBuf>,
+    pub max_queries: Option<usize>,
+    pub nprobe: usize,
+    pub workdir: PathBuf,
+}
+
+/// A daemon of this binary on a fresh data dir under `workdir`.
+struct Daemon {
+    child: std::process::Child,
+    socket: PathBuf,
+    data_dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Daemon {
+    fn start(root: &Path, nprobe: usize) -> anyhow::Result<Self> {
+        let socket = root.join("memd.sock");
+        let data_dir = root.join("data");
+        let config = root.join("memd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[daemon]\ndata_dir = {:?}\nsocket = {:?}\n[log]\nlevel = \"warn\"\n\
+                 [embed]\nprovider = \"hash\"\n[index]\nnprobe = {nprobe}\n\
+                 [checkpoint]\ninterval_s = 0\nkeep = 1\non_shutdown = true\n",
+                data_dir, socket
+            ),
+        )?;
+        let mut d = Self {
+            child: Self::spawn(&config, root)?,
+            socket,
+            data_dir,
+            config,
+        };
+        d.wait_ready()?;
+        Ok(d)
+    }
+
+    fn spawn(config: &Path, root: &Path) -> anyhow::Result<std::process::Child> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(root.join("daemon.log"))?;
+        Ok(std::process::Command::new(std::env::current_exe()?)
+            .arg("daemon")
+            .arg("--config")
+            .arg(config)
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()?)
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let until = Instant::now() + std::time::Duration::from_secs(600);
+        while Instant::now() < until {
+            if let Some(st) = self.child.try_wait()? {
+                bail!("the daemon exited during start-up ({st}); see its daemon.log");
+            }
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        bail!("the daemon did not become ready in 600 s")
+    }
+
+    fn stop(&mut self) -> anyhow::Result<()> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let st = self.child.wait()?;
+        anyhow::ensure!(st.success(), "the daemon exited with {st} on SIGTERM");
+        Ok(())
+    }
+
+    fn restart(&mut self) -> anyhow::Result<f64> {
+        self.stop()?;
+        let root = self.config.parent().expect("config in root").to_owned();
+        let t = Instant::now();
+        self.child = Self::spawn(&self.config, &root)?;
+        self.wait_ready()?;
+        Ok(t.elapsed().as_secs_f64())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn status(socket: &Path) -> anyhow::Result<Value> {
+    let mut c = crate::ctl::Connection::open(socket).await?;
+    c.call(hyper::Method::GET, "/v1/status", None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("status: {e}"))
+}
+
+/// One pass of queries over one connection; returns the stats and each
+/// query's top-10 row numbers.
+async fn recall_pass(
+    ds: &DataSet,
+    socket: &Path,
+    texts: &[String],
+    mode: &str,
+) -> anyhow::Result<(QueryStats, Vec<Vec<i64>>)> {
+    let mut conn = crate::ctl::Connection::open(socket).await?;
+    let q = ds.query_count();
+    let warm = (q / 10).clamp(10, 100).min(q);
+    let mut lat = Vec::with_capacity(q);
+    let mut hits = 0;
+    let mut tops = Vec::with_capacity(q);
+    // The first `warm` requests are the warm-up, dropped below.
+    for i in (0..warm).chain(0..q) {
+        let query = if mode == "vector" {
+            ""
+        } else {
+            texts[i].as_str()
+        };
+        let body = json!({"query": query, "vector": ds.query(i), "k": 10, "mode": mode,
+                          "namespace": "bench"});
+        let body = bytes::Bytes::from(body.to_string());
+        let t = Instant::now();
+        let (st, resp) = conn
+            .request(hyper::Method::POST, "/v1/recall", Some(body))
+            .await?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        anyhow::ensure!(
+            st.is_success(),
+            "recall: {}",
+            String::from_utf8_lossy(&resp)
+        );
+        let v: Value = serde_json::from_slice(&resp)?;
+        let ids: Vec<i64> = v["results"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["ext_id"].as_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        lat.push(ms);
+        tops.push(ids);
+    }
+    let lat = lat.split_off(warm);
+    let tops = tops.split_off(warm);
+    for (i, ids) in tops.iter().enumerate() {
+        let truth = ds.truth(i);
+        hits += ids
+            .iter()
+            .take(10)
+            .filter(|id| truth.contains(&(**id as i32)))
+            .count();
+    }
+    Ok((QueryStats::from_latencies(lat, hits, q), tops))
+}
+
+/// Imports the data set as exchanges (synthetic text, the base vectors as
+/// client-supplied embeddings) into a fresh daemon, times `/v1/recall` in
+/// vector and hybrid mode over its socket, restarts it (the shutdown
+/// checkpoint saves the index layout) and checks the answers are the same.
+pub async fn e2e(a: E2eArgs) -> anyhow::Result<()> {
+    let ds = std::sync::Arc::new(DataSet::load(&a.dir, a.max_queries)?);
+    let results = a
+        .results
+        .clone()
+        .unwrap_or_else(|| a.dir.join("results.jsonl"));
+    std::fs::create_dir_all(&a.workdir)?;
+    let root = tempfile_dir(&a.workdir)?;
+    let mut daemon = Daemon::start(&root, a.nprobe)?;
+    println!(
+        "memd bench vectors --e2e: daemon on {} (data {})",
+        daemon.socket.display(),
+        daemon.data_dir.display()
+    );
+
+    let mut rng = super::Rng(0x5eed_0f_be4c);
+    let vocab = super::vocabulary(&mut rng, 5000);
+    let texts: Vec<String> = (0..ds.n.max(ds.query_count()))
+        .map(|_| {
+            let w = 8 + rng.below(25);
+            super::sentence(&mut rng, &vocab, w)
+        })
+        .collect();
+    let texts = std::sync::Arc::new(texts);
+
+    let t = Instant::now();
+    let batch = 500;
+    let conns = 2;
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let (ds, texts, socket) = (ds.clone(), texts.clone(), daemon.socket.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = crate::ctl::Connection::open(&socket).await?;
+            let mut start = c * batch;
+            while start < ds.n {
+                let end = (start + batch).min(ds.n);
+                let mut body = String::with_capacity((end - start) * 4200);
+                for i in start..end {
+                    let line = json!({"session_id": format!("s{}", i / 50), "namespace": "bench",
+                        "role": "user", "content": texts[i], "ext_id": i.to_string(),
+                        "embedding": &ds.base[i * ds.dim..(i + 1) * ds.dim]});
+                    body.push_str(&line.to_string());
+                    body.push('\n');
+                }
+                let (st, resp) = conn
+                    .request(hyper::Method::POST, "/v1/import", Some(body.into()))
+                    .await?;
+                anyhow::ensure!(
+                    st.is_success(),
+                    "import: {}",
+                    String::from_utf8_lossy(&resp)
+                );
+                start += conns * batch;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let import_s = t.elapsed().as_secs_f64();
+    let st = status(&daemon.socket).await?;
+    anyhow::ensure!(
+        st["index"]["vectors"].as_u64() == Some(ds.n as u64),
+        "the index holds {} vectors, expected {}",
+        st["index"]["vectors"],
+        ds.n
+    );
+    println!(
+        "  imported {} exchanges with vectors in {import_s:.1} s ({:.0}/s); index {}",
+        ds.n,
+        ds.n as f64 / import_s,
+        st["index"]
+    );
+
+    let (vec_stats, tops_before) = recall_pass(&ds, &daemon.socket, &texts, "vector").await?;
+    let (hyb_stats, _) = recall_pass(&ds, &daemon.socket, &texts, "hybrid").await?;
+    let rss = |pid: u64| super::peak_rss_kib(pid).map_or(0.0, |k| k as f64 / 1024.0);
+    let daemon_rss = rss(daemon.child.id() as u64);
+
+    let restart_s = daemon.restart()?;
+    let st2 = status(&daemon.socket).await?;
+    let (vec_again, tops_after) = recall_pass(&ds, &daemon.socket, &texts, "vector").await?;
+    let same = tops_before
+        .iter()
+        .zip(&tops_after)
+        .filter(|(a, b)| a == b)
+        .count();
+    println!(
+        "  restart with the saved layout: ready in {restart_s:.2} s, index {}; \
+         top-10 identical for {same}/{} queries (recall@10 {:.4} -> {:.4})",
+        st2["index"],
+        tops_before.len(),
+        vec_stats.recall_at_10,
+        vec_again.recall_at_10
+    );
+    let db_mb = dir_mb(&daemon.data_dir);
+    daemon.stop()?;
+
+    let params = json!({"nprobe": a.nprobe, "cells": st["index"]["cells"],
+        "import_s": import_s, "restart_ready_s": restart_s,
+        "same_top10_after_restart": same as f64 / tops_before.len().max(1) as f64,
+        "daemon_rss_mb": daemon_rss, "client": "1 connection, JSON over the Unix socket"});
+    for (variant, s) in [
+        (
+            format!("/v1/recall mode=vector nprobe={} (socket)", a.nprobe),
+            &vec_stats,
+        ),
+        (
+            format!(
+                "/v1/recall mode=hybrid nprobe={} (socket, BM25+vector)",
+                a.nprobe
+            ),
+            &hyb_stats,
+        ),
+    ] {
+        let mut r = row(&ds, &variant, import_s, db_mb, s, params.clone());
+        r["rss_peak_mb"] = json!(daemon_rss.round());
+        print_row(&r);
+        append(&results, &r)?;
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
+
+fn tempfile_dir(under: &Path) -> anyhow::Result<PathBuf> {
+    let p = under.join(format!("e2e-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p)?;
+    Ok(p)
+}
+
+fn dir_mb(dir: &Path) -> f64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum::<u64>() as f64
+                / 1048576.0
+        })
+        .unwrap_or(0.0)
+}

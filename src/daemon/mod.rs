@@ -101,7 +101,14 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     }
     let (store, report) = {
         let (db, store_cfg) = (db_path.clone(), cfg.store.clone());
-        tokio::task::spawn_blocking(move || Store::open(&db, &store_cfg, &model))
+        let index_opts = crate::store::IndexOptions {
+            params: cfg.index.params(),
+            layout_path: cfg
+                .index
+                .layout_file
+                .then(|| config::index_layout_path(&data_dir)),
+        };
+        tokio::task::spawn_blocking(move || Store::open_with(&db, &store_cfg, &model, index_opts))
             .await
             .map_err(|e| DaemonError::Internal(e.to_string()))?
             .map_err(|source| damaged_or(source, &db_path, &cfg, &loaded.source))?
@@ -118,6 +125,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         schema = report.schema_after,
         vectors = report.vectors_loaded,
         index_load_ms = report.index_load.as_millis() as u64,
+        index = %report.index_layout,
         "store open"
     );
 
@@ -302,6 +310,15 @@ fn reload(state: &AppState, control: &Control) {
     merged.api.max_content_bytes = new.api.max_content_bytes.min(old.api.max_body_bytes);
     merged.api.max_metadata_bytes = new.api.max_metadata_bytes;
     merged.recall = new.recall.clone();
+    merged.index.nprobe = new.index.nprobe;
+    if merged.index.nprobe != old.index.nprobe {
+        state
+            .store
+            .index()
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_nprobe(merged.index.nprobe);
+    }
 
     let mut applied = Vec::new();
     for (key, before, after) in diff(&old, &merged) {

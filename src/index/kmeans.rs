@@ -82,20 +82,6 @@ pub fn train(points: &[f32], dim: usize, k: usize, iters: usize) -> Vec<f32> {
     centroids
 }
 
-/// `k` unit centroids trained on `sample`, and the nearest one for each
-/// of `points`.
-pub fn partition(
-    sample: &[f32],
-    points: &[f32],
-    dim: usize,
-    k: usize,
-    iters: usize,
-) -> (Vec<f32>, Vec<u32>) {
-    let centroids = train(sample, dim, k, iters);
-    let owner = assign(points, dim, &centroids);
-    (centroids, owner)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

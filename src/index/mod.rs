@@ -156,6 +156,31 @@ impl VectorIndex {
         }
     }
 
+    /// Namespaces that have doubled since they were last clustered.
+    pub fn due_for_repartition(&self) -> Vec<String> {
+        self.namespaces
+            .iter()
+            .filter(|(_, seg)| seg.needs_repartition())
+            .map(|(ns, _)| ns.clone())
+            .collect()
+    }
+
+    /// Clusters `namespace` afresh without changing the index (run it
+    /// under a read lock: searches go on meanwhile).
+    pub fn plan_repartition(&self, namespace: &str) -> Option<segment::Plan> {
+        self.namespaces.get(namespace)?.plan(self.dim, &self.params)
+    }
+
+    /// Applies a plan made by [`plan_repartition`](Self::plan_repartition)
+    /// with no write in between (the store's writer thread is the only
+    /// writer and makes both calls).
+    pub fn apply_repartition(&mut self, namespace: &str, plan: segment::Plan) {
+        let (dim, params) = (self.dim, self.params);
+        if let Some(seg) = self.namespaces.get_mut(namespace) {
+            seg.apply(plan, dim, &params);
+        }
+    }
+
     /// The cells of every partitioned namespace, to save at checkpoints.
     pub fn layout(&self) -> persist::Layout {
         let namespaces = self

@@ -63,6 +63,15 @@ pub(super) struct Segment {
     /// Row id -> (cell, slot in the cell).
     pos: HashMap<i64, (u32, u32)>,
     session_ids: HashMap<String, u32>,
+    /// Rows the segment had when it was last clustered as a whole.
+    partitioned_at: usize,
+}
+
+/// A fresh clustering of a segment: centroids, and the cell of each row in
+/// the order of the segment's cells and slots.
+pub struct Plan {
+    centroids: Vec<f32>,
+    owner: Vec<u32>,
 }
 
 impl Segment {
@@ -178,6 +187,9 @@ impl Segment {
         } else if !self.is_partitioned() && self.len() >= params.ann_min_vectors {
             self.partition(dim, params);
         } else if self.is_partitioned() {
+            if self.partitioned_at == 0 {
+                self.partitioned_at = self.len();
+            }
             self.split_oversized(dim, params);
         }
     }
@@ -198,43 +210,88 @@ impl Segment {
     /// Partitions a flat segment: k-means on an evenly spaced sample (16
     /// rows per cell), then every row to its nearest centroid.
     fn partition(&mut self, dim: usize, params: &Params) {
-        let n = self.len();
-        if n == 0 || self.is_partitioned() {
-            return;
+        if let Some(plan) = self.plan(dim, params) {
+            self.apply(plan, dim, params);
         }
-        let flat = std::mem::take(&mut self.cells);
-        let rows = flat.into_iter().next().unwrap_or_default();
+    }
+
+    /// True once a partitioned segment has doubled since it was last
+    /// clustered: splits alone keep cells small but not well placed.
+    pub fn needs_repartition(&self) -> bool {
+        self.is_partitioned() && self.len() >= 2 * self.partitioned_at.max(1)
+    }
+
+    /// Clusters the segment's rows afresh without changing it (so it can
+    /// run under a read lock while searches go on): k-means on an evenly
+    /// spaced sample (16 rows per cell), every row to its nearest centroid.
+    pub fn plan(&self, dim: usize, params: &Params) -> Option<Plan> {
+        let n = self.len();
+        if n == 0 {
+            return None;
+        }
         let k = params.cells_for(n);
         let sample_rows = (k * 16).min(n);
         let mut sample = Vec::with_capacity(sample_rows * dim);
-        for i in 0..sample_rows {
-            let r = (i as u64 * n as u64 / sample_rows as u64) as usize;
-            sample.extend_from_slice(&rows.data[r * dim..(r + 1) * dim]);
+        let mut next = 0usize;
+        let mut global = 0usize;
+        for cell in &self.cells {
+            for row in cell.data.chunks_exact(dim) {
+                if next < sample_rows
+                    && global == (next as u64 * n as u64 / sample_rows as u64) as usize
+                {
+                    sample.extend_from_slice(row);
+                    next += 1;
+                }
+                global += 1;
+            }
         }
-        let (centroids, owner) = kmeans::partition(&sample, &rows.data, dim, k, 8);
+        let centroids = kmeans::train(&sample, dim, k, 8);
         drop(sample);
+        let owner = self
+            .cells
+            .iter()
+            .flat_map(|cell| kmeans::assign(&cell.data, dim, &centroids))
+            .collect();
+        Some(Plan { centroids, owner })
+    }
+
+    /// Moves every row into the cell `plan` chose for it.
+    pub fn apply(&mut self, plan: Plan, dim: usize, params: &Params) {
+        let Plan { centroids, owner } = plan;
+        if owner.len() != self.len() {
+            // The segment changed since the plan was made; keep it as is.
+            return;
+        }
         let k = centroids.len() / dim;
         let mut counts = vec![0usize; k];
         for &o in &owner {
             counts[o as usize] += 1;
         }
-        self.cells = counts
-            .iter()
-            .map(|&c| Cell {
-                ids: Vec::with_capacity(c),
-                sessions: Vec::with_capacity(c),
-                data: Vec::with_capacity(c * dim),
-            })
-            .collect();
-        for (r, &o) in owner.iter().enumerate() {
-            let cell = &mut self.cells[o as usize];
-            self.pos.insert(rows.ids[r], (o, cell.ids.len() as u32));
-            cell.ids.push(rows.ids[r]);
-            cell.sessions.push(rows.sessions[r]);
-            cell.data
-                .extend_from_slice(&rows.data[r * dim..(r + 1) * dim]);
+        let old = std::mem::replace(
+            &mut self.cells,
+            counts
+                .iter()
+                .map(|&c| Cell {
+                    ids: Vec::with_capacity(c),
+                    sessions: Vec::with_capacity(c),
+                    data: Vec::with_capacity(c * dim),
+                })
+                .collect(),
+        );
+        let mut owner = owner.into_iter();
+        for cell in old {
+            for (r, o) in (0..cell.ids.len()).zip(owner.by_ref()) {
+                let target = &mut self.cells[o as usize];
+                self.pos.insert(cell.ids[r], (o, target.ids.len() as u32));
+                target.ids.push(cell.ids[r]);
+                target.sessions.push(cell.sessions[r]);
+                target
+                    .data
+                    .extend_from_slice(&cell.data[r * dim..(r + 1) * dim]);
+            }
         }
         self.centroids = centroids;
+        self.partitioned_at = self.len();
         // k-means leaves some cells larger than a split would allow; split
         // them now so a reload from the saved layout ends in the same shape.
         self.split_oversized(dim, params);
@@ -253,6 +310,7 @@ impl Segment {
         }
         debug_assert_eq!(flat.data.len(), flat.ids.len() * dim);
         self.centroids.clear();
+        self.partitioned_at = 0;
         self.cells.push(flat);
     }
 

@@ -67,6 +67,8 @@ pub struct RecallQuery {
     pub mode: Mode,
     pub budget_chars: Option<usize>,
     pub fusion: Fusion,
+    /// The query's vector when the client supplied it (else `query` is embedded).
+    pub vector: Option<Vec<f32>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,8 +157,12 @@ impl RecallEngine {
             let embedder = self.embedder.clone();
             let index = self.store.index().clone();
             let (text, ns, sid) = (q.query.clone(), q.namespace.clone(), q.session_id.clone());
+            let given = q.vector.clone();
             tokio::task::spawn_blocking(move || -> Result<Vec<crate::index::Hit>, RecallError> {
-                let vector = embedder.embed(&[text.as_str()])?.pop().unwrap_or_default();
+                let vector = match given {
+                    Some(v) => v,
+                    None => embedder.embed(&[text.as_str()])?.pop().unwrap_or_default(),
+                };
                 let index = index.read().unwrap_or_else(|p| p.into_inner());
                 Ok(index.search(&ns, sid.as_deref(), &vector, n))
             })

@@ -28,7 +28,7 @@ pub use types::*;
 pub use writer::{ImportMsg, blob_to_vector, vector_to_blob};
 
 use crate::config::{StartupCheck, StoreConfig, Synchronous};
-use crate::index::VectorIndex;
+use crate::index::{Params, VectorIndex, persist};
 use read::ReadPool;
 use writer::{WriteOp, Writer};
 
@@ -44,6 +44,9 @@ struct Inner {
     readers: ReadPool,
     index: Arc<RwLock<VectorIndex>>,
     model_id: i64,
+    model_name: String,
+    /// Where the index layout is saved at checkpoints (None: never saved).
+    layout_path: Option<PathBuf>,
     heartbeat: Arc<std::sync::atomic::AtomicU64>,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -61,6 +64,15 @@ pub struct OpenReport {
     pub schema_after: u32,
     pub vectors_loaded: usize,
     pub index_load: Duration,
+    /// How the index was built: from the saved layout, from scratch, and why.
+    pub index_layout: String,
+}
+
+/// The vector index's parameters and where its layout is saved.
+#[derive(Debug, Clone, Default)]
+pub struct IndexOptions {
+    pub params: Params,
+    pub layout_path: Option<PathBuf>,
 }
 
 impl Store {
@@ -71,6 +83,16 @@ impl Store {
         db_path: &Path,
         cfg: &StoreConfig,
         model: &ModelSpec,
+    ) -> Result<(Store, OpenReport), StoreError> {
+        Self::open_with(db_path, cfg, model, IndexOptions::default())
+    }
+
+    /// [`open`](Self::open) with the index's own options.
+    pub fn open_with(
+        db_path: &Path,
+        cfg: &StoreConfig,
+        model: &ModelSpec,
+        index_opts: IndexOptions,
     ) -> Result<(Store, OpenReport), StoreError> {
         let existed = db_path.exists();
         let mut conn = open_connection(db_path, cfg, false)?;
@@ -105,8 +127,27 @@ impl Store {
         let model_id = register_model(&conn, model)?;
 
         let started = Instant::now();
-        let mut index = VectorIndex::new(model.dim);
+        let mut index = VectorIndex::with_params(model.dim, index_opts.params);
+        let (layout, index_layout) = match &index_opts.layout_path {
+            None => (None, "not kept (index.layout_file = false)".to_owned()),
+            Some(p) => match persist::load(p, &model.name, model.dim) {
+                Ok(Some(l)) => (Some(l), format!("placed by {}", p.display())),
+                Ok(None) => (
+                    None,
+                    "built from scratch (no saved layout for this model)".into(),
+                ),
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e, "ignoring the saved index layout; rebuilding the index");
+                    (
+                        None,
+                        format!("built from scratch ({} unusable: {e})", p.display()),
+                    )
+                }
+            },
+        };
+        index.begin_bulk(layout);
         load_index(&conn, model_id, &mut index)?;
+        index.finish_bulk();
         let vectors_loaded = index.len();
         let index = Arc::new(RwLock::new(index));
 
@@ -138,6 +179,8 @@ impl Store {
                 readers: ReadPool::new(readers),
                 index,
                 model_id,
+                model_name: model.name.clone(),
+                layout_path: index_opts.layout_path,
                 heartbeat,
                 writer_thread: std::sync::Mutex::new(Some(handle)),
             }),
@@ -149,6 +192,7 @@ impl Store {
                 schema_after,
                 vectors_loaded,
                 index_load: started.elapsed(),
+                index_layout,
             },
         ))
     }
@@ -170,6 +214,36 @@ impl Store {
 
     pub fn index(&self) -> &Arc<RwLock<VectorIndex>> {
         &self.inner.index
+    }
+
+    /// Saves the index layout so the next start places rows instead of
+    /// clustering them again; removes a stale file when no namespace is
+    /// partitioned. Returns the file's size. Blocking.
+    pub fn save_index_layout(&self) -> Result<Option<u64>, StoreError> {
+        let Some(path) = &self.inner.layout_path else {
+            return Ok(None);
+        };
+        // Copy out under the read lock (ids and centroids only), write
+        // without it: recall never waits on the disk.
+        let layout = self
+            .inner
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .layout();
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        if layout.namespaces.is_empty() {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                _ => return Ok(None),
+            }
+        }
+        persist::save(&layout, &self.inner.model_name, path)
+            .map(Some)
+            .map_err(io)
     }
 
     async fn send<T>(

@@ -202,12 +202,50 @@ impl Writer {
     }
 
     fn reload_index(&mut self) -> Result<usize, StoreError> {
-        let dim = self.index.read().unwrap_or_else(|p| p.into_inner()).dim();
-        let mut fresh = VectorIndex::new(dim);
+        let (dim, params) = {
+            let idx = self.index.read().unwrap_or_else(|p| p.into_inner());
+            (idx.dim(), idx.params())
+        };
+        let mut fresh = VectorIndex::with_params(dim, params);
+        fresh.begin_bulk(None);
         super::load_index(&self.conn, self.model_id, &mut fresh)?;
+        fresh.finish_bulk();
         let n = fresh.len();
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         Ok(n)
+    }
+
+    /// Re-clusters namespaces that have doubled since they were last
+    /// clustered. The k-means runs under the read lock, so recalls go on;
+    /// only this thread's writes wait, and the swap takes the write lock
+    /// briefly. Nothing else changes the index in between: this thread is
+    /// its only writer.
+    fn repartition_grown(&mut self) {
+        let due = self
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .due_for_repartition();
+        for ns in due {
+            let started = std::time::Instant::now();
+            let plan = self
+                .index
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .plan_repartition(&ns);
+            let planned = started.elapsed();
+            if let Some(plan) = plan {
+                let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+                index.apply_repartition(&ns, plan);
+            }
+            self.beat();
+            tracing::info!(
+                namespace = %ns,
+                plan_ms = planned.as_millis() as u64,
+                total_ms = started.elapsed().as_millis() as u64,
+                "vector index: namespace re-clustered after doubling"
+            );
+        }
     }
 
     fn beat(&self) {
@@ -284,6 +322,7 @@ impl Writer {
                 }
             }
         }
+        self.repartition_grown();
         for p in pending {
             // A dropped receiver means the client went away; the write stands.
             match p {

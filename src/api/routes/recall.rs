@@ -5,7 +5,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::sessions::{check_id, check_namespace};
+use super::sessions::{check_id, check_namespace, check_vector};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::recall::{Fusion, Mode, RecallQuery, TIERS};
 use crate::store::DEFAULT_NAMESPACE;
@@ -22,6 +22,9 @@ pub struct RecallIn {
     #[serde(default)]
     pub explain: bool,
     pub mode: Option<Mode>,
+    /// A query vector from the current model, used instead of embedding
+    /// `query` (which may then be empty: the lexical side finds nothing).
+    pub vector: Option<Vec<f32>>,
     /// Per-request overrides of the fusion settings (evaluation, tuning).
     pub rrf_k: Option<f64>,
     pub fts_weight: Option<f64>,
@@ -37,7 +40,11 @@ pub async fn recall(
     JsonBody(req): JsonBody<RecallIn>,
 ) -> Result<Json<Value>, ApiError> {
     let cfg = state.config();
-    if req.query.trim().is_empty() {
+    let vector = req
+        .vector
+        .map(|v| check_vector("vector", v, state.embedder.dim()))
+        .transpose()?;
+    if req.query.trim().is_empty() && vector.is_none() {
         return Err(ApiError::invalid("`query` must not be empty"));
     }
     if req.query.len() > cfg.api.max_content_bytes {
@@ -108,6 +115,7 @@ pub async fn recall(
             mode,
             budget_chars: req.budget_chars,
             fusion,
+            vector,
         })
         .await?;
     let results: Vec<Value> = results

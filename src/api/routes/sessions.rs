@@ -32,6 +32,8 @@ pub struct ExchangeIn {
     pub ext_id: Option<String>,
     pub namespace: Option<String>,
     pub metadata: Option<Value>,
+    /// A vector the client computed with the daemon's current model.
+    pub embedding: Option<Vec<f32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +46,7 @@ pub struct ImportLine {
     pub ext_id: Option<String>,
     pub namespace: Option<String>,
     pub metadata: Option<Value>,
+    pub embedding: Option<Vec<f32>>,
 }
 
 impl From<ImportLine> for (String, ExchangeIn) {
@@ -57,6 +60,7 @@ impl From<ImportLine> for (String, ExchangeIn) {
                 ext_id: l.ext_id,
                 namespace: l.namespace,
                 metadata: l.metadata,
+                embedding: l.embedding,
             },
         )
     }
@@ -90,6 +94,7 @@ fn validate(
     session_id: String,
     x: ExchangeIn,
     limits: &ApiConfig,
+    dim: usize,
 ) -> Result<NewExchange, ApiError> {
     check_id("session_id", &session_id)?;
     let role = Role::parse(&x.role).ok_or_else(|| {
@@ -135,6 +140,10 @@ fn validate(
         }
         Some(_) => return Err(ApiError::invalid("`metadata` must be a JSON object")),
     };
+    let embedding = x
+        .embedding
+        .map(|v| check_vector("embedding", v, dim))
+        .transpose()?;
     Ok(NewExchange {
         session_id,
         namespace: x.namespace,
@@ -143,8 +152,26 @@ fn validate(
         created_at,
         ext_id: x.ext_id,
         metadata,
-        embedding: None,
+        embedding,
     })
+}
+
+/// A client-supplied vector: the current model's dimension, finite, not
+/// all zeros; returned L2-normalised like every stored vector.
+pub fn check_vector(field: &str, mut v: Vec<f32>, dim: usize) -> Result<Vec<f32>, ApiError> {
+    if v.len() != dim {
+        return Err(ApiError::invalid(format!(
+            "`{field}` has {} values; the current embedding model has {dim}",
+            v.len()
+        )));
+    }
+    if v.iter().any(|x| !x.is_finite()) || v.iter().all(|x| *x == 0.0) {
+        return Err(ApiError::invalid(format!(
+            "`{field}` must be finite and not all zeros"
+        )));
+    }
+    crate::index::normalize(&mut v);
+    Ok(v)
 }
 
 /// Embeds rows on a blocking thread (the embedder is CPU-bound).
@@ -154,15 +181,20 @@ async fn embed(
 ) -> Result<Vec<NewExchange>, ApiError> {
     // Writes never wait for a model: only an embedder cheap enough to run
     // inline embeds here; for the others the background queue does it.
-    if !embedder.inline() {
+    if !embedder.inline() || rows.iter().all(|r| r.embedding.is_some()) {
         return Ok(rows);
     }
     tokio::task::spawn_blocking(move || {
-        let texts: Vec<&str> = rows.iter().map(|r| r.content.as_str()).collect();
+        let texts: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.embedding.is_none())
+            .map(|r| r.content.as_str())
+            .collect();
         let vectors = embedder
             .embed(&texts)
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        for (row, v) in rows.iter_mut().zip(vectors) {
+        let missing = rows.iter_mut().filter(|r| r.embedding.is_none());
+        for (row, v) in missing.zip(vectors) {
             row.embedding = Some(v);
         }
         Ok(rows)
@@ -208,7 +240,7 @@ pub async fn remember(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let sid = path_id(sid)?;
     let limits = state.config().api;
-    let row = validate(sid.clone(), body, &limits)?;
+    let row = validate(sid.clone(), body, &limits, state.embedder.dim())?;
     let created_at = row.created_at;
     let rows = embed(state.embedder.clone(), vec![row]).await?;
     let outcome = state.store.insert(rows).await?.pop();
@@ -242,6 +274,7 @@ pub async fn remember(
 pub async fn import(State(state): State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
     let body = read_body(req, &()).await?;
     let limits = state.config().api;
+    let dim = state.embedder.dim();
     let mut rejected: Vec<Value> = Vec::new();
     let mut rows = Vec::new();
     let mut lines = Vec::new();
@@ -256,7 +289,7 @@ pub async fn import(State(state): State<AppState>, req: Request) -> Result<Json<
             .and_then(|s| serde_json::from_str::<ImportLine>(s).map_err(|e| e.to_string()))
             .and_then(|l| {
                 let (sid, x) = l.into();
-                validate(sid, x, &limits).map_err(|e| e.message)
+                validate(sid, x, &limits, dim).map_err(|e| e.message)
             });
         match parsed {
             Ok(row) => {

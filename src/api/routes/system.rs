@@ -14,24 +14,28 @@ struct StoreStats {
     counts: crate::store::Counts,
     db_bytes: u64,
     wal_bytes: u64,
-    vectors: usize,
+    index: crate::index::IndexStats,
+    nprobe: usize,
 }
 
 /// Row counts, file sizes and index size, shared by status and metrics.
 async fn store_stats(state: &AppState) -> Result<StoreStats, ApiError> {
     let counts = state.store.read(read::counts).await?;
     let (db_bytes, wal_bytes) = state.store.file_sizes();
-    let vectors = state
-        .store
-        .index()
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .len();
+    let (index, nprobe) = {
+        let idx = state
+            .store
+            .index()
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        (idx.stats(), idx.params().nprobe)
+    };
     Ok(StoreStats {
         counts,
         db_bytes,
         wal_bytes,
-        vectors,
+        index,
+        nprobe,
     })
 }
 
@@ -44,7 +48,8 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         counts,
         db_bytes,
         wal_bytes,
-        vectors,
+        index,
+        nprobe,
     } = store_stats(&state).await?;
     let cfg = state.config();
     Ok(Json(json!({
@@ -59,7 +64,8 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         "schema_version": migrate::SCHEMA_VERSION,
         "embedder": state.embed_queue.status().await,
         "counts": {"sessions": counts.sessions, "exchanges": counts.exchanges},
-        "index": {"vectors": vectors},
+        "index": {"vectors": index.vectors, "namespaces": index.namespaces,
+                  "ann_namespaces": index.ann_namespaces, "cells": index.cells, "nprobe": nprobe},
         "store": {"db_bytes": db_bytes, "wal_bytes": wal_bytes},
         "checkpoint": state.checkpointer.status(),
     })))
@@ -70,8 +76,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         counts,
         db_bytes,
         wal_bytes,
-        vectors,
+        index,
+        ..
     } = store_stats(&state).await?;
+    let vectors = index.vectors;
     let mut out = String::with_capacity(4096);
     state.metrics.render(&mut out);
     gauge(
