@@ -480,7 +480,7 @@ pub async fn e2e(a: E2eArgs) -> anyhow::Result<()> {
         daemon.data_dir.display()
     );
 
-    let mut rng = super::Rng(0x5eed_0f_be4c);
+    let mut rng = super::Rng(0x005e_ed0f_be4c);
     let vocab = super::vocabulary(&mut rng, 5000);
     let texts: Vec<String> = (0..ds.n.max(ds.query_count()))
         .map(|_| {
