@@ -27,6 +27,7 @@ pub async fn take(State(state): State<AppState>) -> Result<Json<Value>, ApiError
         "duration_ms": taken.duration_ms,
         "wal_truncated": taken.wal_truncated,
         "removed": taken.removed,
+        "index_layout_bytes": taken.index_layout_bytes,
     })))
 }
 
