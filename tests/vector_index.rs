@@ -19,9 +19,7 @@ fn clustered(n: usize, seed: u64) -> Vec<Vec<f32>> {
             .wrapping_add(1442695040888963407);
         (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     };
-    let centres: Vec<Vec<f32>> = (0..12)
-        .map(|_| (0..DIM).map(|_| rnd()).collect())
-        .collect();
+    let centres: Vec<Vec<f32>> = (0..12).map(|_| (0..DIM).map(|_| rnd()).collect()).collect();
     (0..n)
         .map(|i| {
             let v: Vec<f32> = centres[i % 12].iter().map(|c| c + rnd() * 0.3).collect();
@@ -86,7 +84,10 @@ fn partitioned_namespace_isolation_delete_and_restart_from_the_saved_layout() {
     let (code, _) = d.request("DELETE", "/v1/sessions/s0", b"");
     assert_eq!(code, 200);
     let after = top(&d, "big", &rows[17], 50);
-    assert!(after.iter().all(|id| id.parse::<usize>().unwrap() >= 50), "{after:?}");
+    assert!(
+        after.iter().all(|id| id.parse::<usize>().unwrap() >= 50),
+        "{after:?}"
+    );
 
     // A checkpoint saves the layout; the restarted daemon places every row
     // in its saved cell and answers exactly as before.

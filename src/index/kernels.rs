@@ -92,6 +92,84 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Approximate scores from 8-bit codes: `out[i] = bias + Σ_d w[d] ·
+/// codes[i * dim + d]` with `dim = w.len()` (see `segment::Quantizer`).
+/// A quarter of the bytes of an f32 scan, which is what a scan over cells
+/// that are not in cache is bound by.
+pub fn scores_u8(w: &[f32], bias: f32, codes: &[u8], out: &mut [f32]) {
+    debug_assert_eq!(codes.len(), out.len() * w.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was detected at run time.
+            unsafe { scores_u8_avx512(w, bias, codes, out) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the features were detected at run time.
+            unsafe { scores_u8_avx2(w, bias, codes, out) };
+            return;
+        }
+    }
+    for (row, o) in codes.chunks_exact(w.len()).zip(out.iter_mut()) {
+        *o = bias + dot_u8_portable(w, row);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn scores_u8_avx512(w: &[f32], bias: f32, codes: &[u8], out: &mut [f32]) {
+    for (row, o) in codes.chunks_exact(w.len()).zip(out.iter_mut()) {
+        *o = bias + dot_u8_fma::<64>(w, row);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scores_u8_avx2(w: &[f32], bias: f32, codes: &[u8], out: &mut [f32]) {
+    for (row, o) in codes.chunks_exact(w.len()).zip(out.iter_mut()) {
+        *o = bias + dot_u8_fma::<32>(w, row);
+    }
+}
+
+#[inline(always)]
+fn dot_u8_fma<const LANES: usize>(w: &[f32], c: &[u8]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let cw = w.chunks_exact(LANES);
+    let cc = c.chunks_exact(LANES);
+    let mut tail = 0f32;
+    for (x, y) in cw.remainder().iter().zip(cc.remainder()) {
+        tail = x.mul_add(*y as f32, tail);
+    }
+    for (x, y) in cw.zip(cc) {
+        for i in 0..LANES {
+            acc[i] = x[i].mul_add(y[i] as f32, acc[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn dot_u8_portable(w: &[f32], c: &[u8]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [0f32; LANES];
+    let cw = w.chunks_exact(LANES);
+    let cc = c.chunks_exact(LANES);
+    let tail: f32 = cw
+        .remainder()
+        .iter()
+        .zip(cc.remainder())
+        .map(|(x, y)| x * *y as f32)
+        .sum();
+    for (x, y) in cw.zip(cc) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i] as f32;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// `out[i * k + j] = dot(points[i], centroids[j])` for `m` points and `k`
 /// centroids of `dim` values: a matrix product, so it goes to the `gemm`
 /// crate's blocked kernels (many times the throughput of one dot product
@@ -163,6 +241,24 @@ mod tests {
                 let want = naive(&q, r);
                 assert!((got - want).abs() < 1e-3, "dim {dim}: {got} vs {want}");
                 assert!((dot_portable(&q, r) - want).abs() < 1e-3);
+            }
+        }
+    }
+
+    #[test]
+    fn u8_scores_match_the_naive_sum() {
+        for dim in [3usize, 64, 384, 385] {
+            let w: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.7).sin()).collect();
+            let codes: Vec<u8> = (0..dim * 3).map(|i| (i * 37 % 256) as u8).collect();
+            let mut out = vec![0f32; 3];
+            scores_u8(&w, 0.5, &codes, &mut out);
+            for (row, got) in codes.chunks_exact(dim).zip(&out) {
+                let want: f32 = 0.5 + w.iter().zip(row).map(|(a, b)| a * *b as f32).sum::<f32>();
+                assert!(
+                    (got - want).abs() < 1e-2 * want.abs().max(1.0),
+                    "{got} vs {want}"
+                );
+                assert!((0.5 + dot_u8_portable(&w, row) - want).abs() < 1e-2 * want.abs().max(1.0));
             }
         }
     }

@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
-use super::kernels::{dot, normalize, scores};
+use super::kernels::{dot, normalize, scores, scores_u8};
 use super::kmeans;
 
 /// How the index trades recall for speed; see `[index]` in the config.
@@ -53,6 +53,72 @@ pub(super) struct Cell {
     sessions: Vec<u32>,
     /// Row-major `ids.len() x dim`.
     data: Vec<f32>,
+    /// 8-bit codes of `data` (same layout) while the segment is
+    /// partitioned; scanned first, the best candidates re-scored on `data`.
+    codes: Vec<u8>,
+}
+
+impl Cell {
+    fn push(&mut self, id: i64, session: u32, v: &[f32], quant: Option<&Quantizer>) {
+        self.ids.push(id);
+        self.sessions.push(session);
+        self.data.extend_from_slice(v);
+        if let Some(q) = quant {
+            q.encode(v, &mut self.codes);
+        }
+    }
+
+    fn row(&self, r: usize, dim: usize) -> &[f32] {
+        &self.data[r * dim..(r + 1) * dim]
+    }
+}
+
+/// Per-dimension 8-bit scalar quantisation: `x ≈ lo[d] + code · step[d]`.
+#[derive(Debug, Clone)]
+pub(super) struct Quantizer {
+    lo: Vec<f32>,
+    step: Vec<f32>,
+}
+
+impl Quantizer {
+    /// Spans each dimension's range over `rows` (values outside it later
+    /// are clamped; the exact re-scoring absorbs that error).
+    fn fit<'a>(rows: impl Iterator<Item = &'a [f32]>, dim: usize) -> Self {
+        let mut lo = vec![f32::INFINITY; dim];
+        let mut hi = vec![f32::NEG_INFINITY; dim];
+        for row in rows {
+            for d in 0..dim {
+                lo[d] = lo[d].min(row[d]);
+                hi[d] = hi[d].max(row[d]);
+            }
+        }
+        let step = lo
+            .iter()
+            .zip(&hi)
+            .map(|(l, h)| if h > l { (h - l) / 255.0 } else { 1.0 })
+            .collect();
+        let lo = lo
+            .into_iter()
+            .map(|l| if l.is_finite() { l } else { 0.0 })
+            .collect();
+        Self { lo, step }
+    }
+
+    fn encode(&self, v: &[f32], out: &mut Vec<u8>) {
+        out.extend(
+            v.iter()
+                .zip(self.lo.iter().zip(&self.step))
+                .map(|(x, (l, s))| ((x - l) / s).round().clamp(0.0, 255.0) as u8),
+        );
+    }
+
+    /// The query folded into the code space: `(w, bias)` with
+    /// `q·x ≈ bias + Σ w[d] · code[d]`.
+    fn prepare(&self, q: &[f32]) -> (Vec<f32>, f32) {
+        let w = q.iter().zip(&self.step).map(|(a, s)| a * s).collect();
+        let bias = q.iter().zip(&self.lo).map(|(a, l)| a * l).sum();
+        (w, bias)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +131,8 @@ pub(super) struct Segment {
     session_ids: HashMap<String, u32>,
     /// Rows the segment had when it was last clustered as a whole.
     partitioned_at: usize,
+    /// Set while partitioned and every cell's `codes` are current.
+    quant: Option<Quantizer>,
 }
 
 /// A fresh clustering of a segment: centroids, and the cell of each row in
@@ -72,6 +140,7 @@ pub(super) struct Segment {
 pub struct Plan {
     centroids: Vec<f32>,
     owner: Vec<u32>,
+    quant: Quantizer,
 }
 
 impl Segment {
@@ -135,9 +204,7 @@ impl Segment {
         }
         let c = &mut self.cells[cell];
         self.pos.insert(id, (cell as u32, c.ids.len() as u32));
-        c.ids.push(id);
-        c.sessions.push(sess);
-        c.data.extend_from_slice(vector);
+        c.push(id, sess, vector, self.quant.as_ref());
         if maintain {
             if self.is_partitioned() {
                 if self.cells[cell].ids.len() > params.split_above(self.len()) {
@@ -172,11 +239,16 @@ impl Segment {
             cell.sessions.swap(s, last);
             let (head, tail) = cell.data.split_at_mut(last * dim);
             head[s * dim..(s + 1) * dim].copy_from_slice(&tail[..dim]);
+            if !cell.codes.is_empty() {
+                cell.codes
+                    .copy_within(last * dim..(last + 1) * dim, s * dim);
+            }
             self.pos.insert(moved, (c, s as u32));
         }
         cell.ids.pop();
         cell.sessions.pop();
         cell.data.truncate(last * dim);
+        cell.codes.truncate(last * dim);
         true
     }
 
@@ -189,6 +261,19 @@ impl Segment {
         } else if self.is_partitioned() {
             if self.partitioned_at == 0 {
                 self.partitioned_at = self.len();
+            }
+            if self.quant.is_none() {
+                let q = Quantizer::fit(
+                    self.cells.iter().flat_map(|c| c.data.chunks_exact(dim)),
+                    dim,
+                );
+                for cell in &mut self.cells {
+                    cell.codes.clear();
+                    for row in cell.data.chunks_exact(dim) {
+                        q.encode(row, &mut cell.codes);
+                    }
+                }
+                self.quant = Some(q);
             }
             self.split_oversized(dim, params);
         }
@@ -246,18 +331,27 @@ impl Segment {
             }
         }
         let centroids = kmeans::train(&sample, dim, k, 8);
+        let quant = Quantizer::fit(sample.chunks_exact(dim), dim);
         drop(sample);
         let owner = self
             .cells
             .iter()
             .flat_map(|cell| kmeans::assign(&cell.data, dim, &centroids))
             .collect();
-        Some(Plan { centroids, owner })
+        Some(Plan {
+            centroids,
+            owner,
+            quant,
+        })
     }
 
     /// Moves every row into the cell `plan` chose for it.
     pub fn apply(&mut self, plan: Plan, dim: usize, params: &Params) {
-        let Plan { centroids, owner } = plan;
+        let Plan {
+            centroids,
+            owner,
+            quant,
+        } = plan;
         if owner.len() != self.len() {
             // The segment changed since the plan was made; keep it as is.
             return;
@@ -275,6 +369,7 @@ impl Segment {
                     ids: Vec::with_capacity(c),
                     sessions: Vec::with_capacity(c),
                     data: Vec::with_capacity(c * dim),
+                    codes: Vec::with_capacity(c * dim),
                 })
                 .collect(),
         );
@@ -283,13 +378,15 @@ impl Segment {
             for (r, o) in (0..cell.ids.len()).zip(owner.by_ref()) {
                 let target = &mut self.cells[o as usize];
                 self.pos.insert(cell.ids[r], (o, target.ids.len() as u32));
-                target.ids.push(cell.ids[r]);
-                target.sessions.push(cell.sessions[r]);
-                target
-                    .data
-                    .extend_from_slice(&cell.data[r * dim..(r + 1) * dim]);
+                target.push(
+                    cell.ids[r],
+                    cell.sessions[r],
+                    cell.row(r, dim),
+                    Some(&quant),
+                );
             }
         }
+        self.quant = Some(quant);
         self.centroids = centroids;
         self.partitioned_at = self.len();
         // k-means leaves some cells larger than a split would allow; split
@@ -305,6 +402,7 @@ impl Segment {
             flat.sessions.extend(cell.sessions);
             flat.data.extend(cell.data);
         }
+        self.quant = None;
         for (slot, id) in flat.ids.iter().enumerate() {
             self.pos.insert(*id, (0, slot as u32));
         }
@@ -364,9 +462,7 @@ impl Segment {
             let cell_no = if h == 0 { c as u32 } else { new_cell };
             self.pos
                 .insert(old.ids[r], (cell_no, target.ids.len() as u32));
-            target.ids.push(old.ids[r]);
-            target.sessions.push(old.sessions[r]);
-            target.data.extend_from_slice(row(r));
+            target.push(old.ids[r], old.sessions[r], row(r), self.quant.as_ref());
         }
         let [first, second] = halves;
         self.cells[c] = first;
@@ -414,8 +510,29 @@ impl Segment {
             } else {
                 self.nearest_cells(query, dim, nprobe.max(1))
             };
-        let mut top = TopK::new(k);
         let mut buf = Vec::new();
+        if let (None, Some(quant)) = (session, &self.quant) {
+            // Two passes: 8-bit codes pick the candidates, their f32
+            // vectors give the exact scores and order.
+            let (w, bias) = quant.prepare(query);
+            let mut rough = TopK::new((3 * k).max(k + 20));
+            for c in probe {
+                let cell = &self.cells[c];
+                buf.resize(cell.ids.len(), 0.0);
+                scores_u8(&w, bias, &cell.codes, &mut buf);
+                for (r, score) in buf.iter().enumerate() {
+                    rough.push(*score, ((c as i64) << 32) | r as i64);
+                }
+            }
+            let mut top = TopK::new(k);
+            for (_, at) in rough.into_sorted() {
+                let cell = &self.cells[(at >> 32) as usize];
+                let r = (at & 0xffff_ffff) as usize;
+                top.push(dot(query, cell.row(r, dim)), cell.ids[r]);
+            }
+            return top.into_sorted();
+        }
+        let mut top = TopK::new(k);
         for c in probe {
             let cell = &self.cells[c];
             match session {
