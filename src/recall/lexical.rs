@@ -195,6 +195,7 @@ pub fn prune_common(
     terms: Vec<String>,
     max_df: f64,
     keep: usize,
+    cache: &DfCache,
 ) -> Result<Vec<String>, StoreError> {
     if max_df >= 1.0 || terms.len() <= keep {
         return Ok(terms);
@@ -208,7 +209,14 @@ pub fn prune_common(
     let limit = (max_df * rows as f64).ceil() as i64;
     let mut with_df = Vec::with_capacity(terms.len());
     for t in terms {
-        let df = document_frequency(conn, &t)?;
+        let df = match cache.get(&t, rows) {
+            Some(df) => df,
+            None => {
+                let df = document_frequency(conn, &t)?;
+                cache.put(&t, df, rows);
+                df
+            }
+        };
         with_df.push((t, df));
     }
     with_df.sort_by_key(|(_, df)| *df);
@@ -218,6 +226,37 @@ pub fn prune_common(
         .filter(|(i, (_, df))| *i < keep || *df <= limit)
         .map(|(_, (t, _))| t)
         .collect())
+}
+
+/// Document frequencies remembered between queries. Counting a common
+/// term's rows walks its whole posting list (tens of thousands of rows at
+/// 100,000 exchanges, for every query that uses it), and the count is only
+/// compared with a share of the store, so a count is reused until the store
+/// has grown by 5% since it was taken.
+#[derive(Debug, Default)]
+pub struct DfCache {
+    map: std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>,
+}
+
+impl DfCache {
+    /// Most terms remembered; the cache starts over when full.
+    const CAPACITY: usize = 100_000;
+
+    fn get(&self, term: &str, rows: i64) -> Option<i64> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let &(df, at) = map.get(term)?;
+        // Deletions shrink `rows` (max id stays, so rarely); growth past 5%
+        // or any shrink re-counts.
+        (rows >= at && rows - at <= at / 20).then_some(df)
+    }
+
+    fn put(&self, term: &str, df: i64, rows: i64) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(term.to_owned(), (df, rows));
+    }
 }
 
 /// The FTS token that stands for a namespace (see migration 0003).
@@ -274,6 +313,18 @@ fn document_frequency(conn: &Connection, term: &str) -> Result<i64, StoreError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn df_cache_reuses_counts_until_the_store_grows_5_percent() {
+        let c = DfCache::default();
+        assert_eq!(c.get("cat", 1000), None);
+        c.put("cat", 40, 1000);
+        assert_eq!(c.get("cat", 1000), Some(40));
+        assert_eq!(c.get("cat", 1050), Some(40));
+        assert_eq!(c.get("cat", 1051), None, "grown past 5%");
+        assert_eq!(c.get("cat", 999), None, "shrunk");
+        assert_eq!(c.get("dog", 1000), None);
+    }
 
     /// Builds the MATCH expression, or `None` when no searchable word is left.
     fn match_expression(query: &str, stopwords: &HashSet<String>) -> Option<String> {

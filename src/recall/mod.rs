@@ -105,6 +105,7 @@ pub struct RecallEngine {
     store: Store,
     embedder: Arc<dyn Embedder>,
     stopwords: Arc<HashSet<String>>,
+    df_cache: Arc<lexical::DfCache>,
 }
 
 impl RecallEngine {
@@ -117,6 +118,7 @@ impl RecallEngine {
             store,
             embedder,
             stopwords: Arc::new(stopwords),
+            df_cache: Arc::default(),
         }
     }
 
@@ -139,10 +141,11 @@ impl RecallEngine {
                 q.session_id.clone(),
                 q.fusion.max_term_df,
             );
+            let cache = self.df_cache.clone();
             Ok(self
                 .store
                 .read(move |c| {
-                    let kept = lexical::prune_common(c, terms, max_df, 2)?;
+                    let kept = lexical::prune_common(c, terms, max_df, 2, &cache)?;
                     match lexical::or_expression(&kept) {
                         Some(expr) => lexical::search_exchanges(c, &expr, &ns, sid.as_deref(), n),
                         None => Ok(Vec::new()),
