@@ -262,7 +262,7 @@ pub fn in_process(a: InProcessArgs) -> anyhow::Result<()> {
     drop(idx);
     let t = Instant::now();
     let layout = persist::load(&layout_path, "bench", ds.dim).map_err(anyhow::Error::msg)?;
-    let mut idx = build(layout);
+    let idx = build(layout);
     let load_s = t.elapsed().as_secs_f64();
     println!(
         "  layout file {:.1} MB written in {save_s:.2} s; start-up from it {load_s:.2} s (vectors already in memory)",

@@ -315,7 +315,7 @@ fn reload(state: &AppState, control: &Control) {
         state
             .store
             .index()
-            .write()
+            .read()
             .unwrap_or_else(|p| p.into_inner())
             .set_nprobe(merged.index.nprobe);
     }

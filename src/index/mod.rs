@@ -27,6 +27,9 @@ use segment::Segment;
 pub struct VectorIndex {
     dim: usize,
     params: Params,
+    /// `params.nprobe`, changeable under the read lock (a reload must not
+    /// queue behind a long re-clustering that holds it).
+    nprobe: std::sync::atomic::AtomicUsize,
     namespaces: HashMap<String, Segment>,
     /// While bulk loading: row id -> cell, per namespace, from the saved
     /// layout. Partitioning and splitting wait for [`VectorIndex::finish_bulk`].
@@ -57,6 +60,7 @@ impl VectorIndex {
     pub fn with_params(dim: usize, params: Params) -> Self {
         Self {
             dim,
+            nprobe: params.nprobe.into(),
             params,
             namespaces: HashMap::new(),
             bulk: None,
@@ -68,12 +72,20 @@ impl VectorIndex {
     }
 
     pub fn params(&self) -> Params {
-        self.params
+        Params {
+            nprobe: self.nprobe(),
+            ..self.params
+        }
+    }
+
+    fn nprobe(&self) -> usize {
+        self.nprobe.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Changes how many cells a query scans (applies to the next search).
-    pub fn set_nprobe(&mut self, nprobe: usize) {
-        self.params.nprobe = nprobe.max(1);
+    pub fn set_nprobe(&self, nprobe: usize) {
+        self.nprobe
+            .store(nprobe.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn len(&self) -> usize {
@@ -222,7 +234,7 @@ impl VectorIndex {
         let Some(seg) = self.namespaces.get(namespace) else {
             return Vec::new();
         };
-        seg.search(query, k, session_id, self.params.nprobe)
+        seg.search(query, k, session_id, self.nprobe())
             .into_iter()
             .map(|(score, id)| Hit { id, score })
             .collect()
