@@ -177,6 +177,7 @@ def main():
     ap.add_argument("--neighbor-weight", type=float)
     ap.add_argument("--entity-boost", type=float)
     ap.add_argument("--max-term-df", type=float)
+    ap.add_argument("--max-terms", type=int)
     a = ap.parse_args()
     data = json.load(open(a.file))
     memd = Memd(a.socket)
@@ -189,7 +190,8 @@ def main():
     overrides = {k: v for k, v in {"rrf_k": a.rrf_k, "fts_weight": a.fts_weight,
                                    "vector_weight": a.vector_weight, "candidates": a.candidates,
                                    "neighbor_weight": a.neighbor_weight, "entity_boost": a.entity_boost,
-                                   "max_term_df": a.max_term_df}.items()
+                                   "max_term_df": a.max_term_df,
+                                   "max_terms": a.max_terms}.items()
                  if v is not None}
     results = {}
     for mode in a.mode or ["hybrid", "lexical", "vector"]:

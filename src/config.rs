@@ -368,6 +368,8 @@ pub struct RecallConfig {
     pub entity_boost: f64,
     /// Lexical terms in more than this share of rows are dropped (≥ 1: none).
     pub max_term_df: f64,
+    /// At most this many lexical terms per query, the rarest kept.
+    pub max_terms: usize,
     /// Words dropped from the lexical query; unset: the built-in English list.
     pub stopwords: Option<Vec<String>>,
 }
@@ -384,6 +386,7 @@ impl Default for RecallConfig {
             neighbor_weight: 0.25,
             entity_boost: 0.5,
             max_term_df: 0.1,
+            max_terms: 16,
             stopwords: None,
         }
     }
@@ -593,6 +596,9 @@ impl Config {
         }
         if self.recall.max_k == 0 {
             return Err(invalid("recall.max_k", "must be at least 1".into()));
+        }
+        if self.recall.max_terms == 0 {
+            return Err(invalid("recall.max_terms", "must be at least 1".into()));
         }
         if self.recall.default_k == 0 || self.recall.default_k > self.recall.max_k {
             return Err(invalid(
@@ -868,6 +874,9 @@ mod tests {
             ("[log]\nformat = \"xml\"\n", "log.format"),
             ("[embed]\nprovider = \"magic\"\n", "embed.provider"),
             ("[recall]\ndefault_k = 0\n", "recall.default_k"),
+            ("[recall]\nmax_terms = 0\n", "recall.max_terms"),
+            ("[index]\nnprobe = 0\n", "index.nprobe"),
+            ("[index]\ncell_factor = 0.0\n", "index.cell_factor"),
             ("[store]\nread_connections = 0\n", "store.read_connections"),
             ("[store]\nsynchronous = \"off\"\n", "store.synchronous"),
         ] {

@@ -195,9 +195,11 @@ pub fn prune_common(
     terms: Vec<String>,
     max_df: f64,
     keep: usize,
+    max_terms: usize,
     cache: &DfCache,
 ) -> Result<Vec<String>, StoreError> {
-    if max_df >= 1.0 || terms.len() <= keep {
+    let max_terms = max_terms.max(keep).max(1);
+    if (max_df >= 1.0 && terms.len() <= max_terms) || terms.len() <= keep {
         return Ok(terms);
     }
     let rows: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM exchanges", [], |r| {
@@ -225,6 +227,7 @@ pub fn prune_common(
         .enumerate()
         .filter(|(i, (_, df))| *i < keep || *df <= limit)
         .map(|(_, (t, _))| t)
+        .take(max_terms)
         .collect())
 }
 

@@ -56,6 +56,9 @@ pub struct Fusion {
     /// Lexical terms found in more than this share of rows are dropped
     /// (the two rarest are always kept).
     pub max_term_df: f64,
+    /// At most this many lexical terms, the rarest first (bounds the cost
+    /// of long queries: every term adds its posting list to the union).
+    pub max_terms: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -136,16 +139,17 @@ impl RecallEngine {
             if terms.is_empty() {
                 return Ok(Vec::new());
             }
-            let (ns, sid, max_df) = (
+            let (ns, sid, max_df, max_terms) = (
                 q.namespace.clone(),
                 q.session_id.clone(),
                 q.fusion.max_term_df,
+                q.fusion.max_terms,
             );
             let cache = self.df_cache.clone();
             Ok(self
                 .store
                 .read(move |c| {
-                    let kept = lexical::prune_common(c, terms, max_df, 2, &cache)?;
+                    let kept = lexical::prune_common(c, terms, max_df, 2, max_terms, &cache)?;
                     match lexical::or_expression(&kept) {
                         Some(expr) => lexical::search_exchanges(c, &expr, &ns, sid.as_deref(), n),
                         None => Ok(Vec::new()),

@@ -103,11 +103,13 @@ pub async fn import_all(
         tx: Some(tx),
         ..ImportCtx::default()
     };
-    let fed = feed(&state, req, &mut ctx).await;
+    let mut body = req.into_body().into_data_stream();
+    let fed = feed(&state, &mut body, &mut ctx).await;
     let writer_failed = matches!(fed, Err(Feed::WriterGone));
     if let Err(Feed::Bad(e)) = fed {
         ctx.tx = None; // aborts the transaction
         let _ = done.await;
+        drain(&mut body).await;
         return Err(e);
     }
     if !writer_failed && !ctx.send(ImportMsg::Commit).await {
@@ -156,7 +158,28 @@ enum Feed {
     WriterGone,
 }
 
-async fn feed(state: &AppState, req: Request, ctx: &mut ImportCtx) -> Result<(), Feed> {
+/// Reads what is left of a refused upload (up to 64 MiB or 5 s) so the
+/// client finishes sending and reads the error, instead of finding the
+/// connection closed under it mid-body.
+async fn drain(body: &mut axum::body::BodyDataStream) {
+    const LIMIT: usize = 64 << 20;
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(Ok(chunk)) = body.next().await {
+            seen += chunk.len();
+            if seen > LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn feed(
+    state: &AppState,
+    body: &mut axum::body::BodyDataStream,
+    ctx: &mut ImportCtx,
+) -> Result<(), Feed> {
     let max_line = state.config().api.max_body_bytes;
     let bad = |ctx: &ImportCtx, msg: String| {
         Feed::Bad(ApiError::invalid(format!(
@@ -164,7 +187,6 @@ async fn feed(state: &AppState, req: Request, ctx: &mut ImportCtx) -> Result<(),
             ctx.line
         )))
     };
-    let mut body = req.into_body().into_data_stream();
     let mut buf: Vec<u8> = Vec::new();
     let mut finished = false;
     while !finished {

@@ -33,6 +33,7 @@ pub struct RecallIn {
     pub neighbor_weight: Option<f64>,
     pub entity_boost: Option<f64>,
     pub max_term_df: Option<f64>,
+    pub max_terms: Option<usize>,
 }
 
 pub async fn recall(
@@ -103,6 +104,7 @@ pub async fn recall(
         )?,
         entity_boost: number("entity_boost", req.entity_boost, cfg.recall.entity_boost)?,
         max_term_df: number("max_term_df", req.max_term_df, cfg.recall.max_term_df)?,
+        max_terms: req.max_terms.unwrap_or(cfg.recall.max_terms).clamp(1, 1000),
     };
     let mode = req.mode.unwrap_or(Mode::Hybrid);
     let (results, took_ms) = state
