@@ -489,4 +489,39 @@ mod tests {
         assert!(st.cells >= 30, "{st:?}");
         assert!(recall_at_10(&idx, &rows, &clustered(30, dim, 8)) >= 0.9);
     }
+
+    #[test]
+    fn a_namespace_that_doubled_is_reclustered_and_keeps_its_answers() {
+        let dim = 16;
+        let rows = clustered(2000, dim, 11);
+        let queries = clustered(30, dim, 12);
+        let mut idx = VectorIndex::with_params(dim, small_params());
+        for (i, v) in rows.iter().enumerate().take(600) {
+            idx.insert(i as i64, "n", "s", v);
+        }
+        assert!(
+            idx.due_for_repartition().is_empty(),
+            "just clustered at 500"
+        );
+        for (i, v) in rows.iter().enumerate().skip(600) {
+            idx.insert(i as i64, "n", "s", v);
+        }
+        assert_eq!(idx.due_for_repartition(), vec!["n".to_owned()]);
+        let plan = idx.plan_repartition("n").unwrap();
+        idx.apply_repartition("n", plan);
+        assert!(idx.due_for_repartition().is_empty());
+        assert_eq!(idx.len(), 2000);
+        assert!(recall_at_10(&idx, &rows, &queries) >= 0.9);
+        // A plan made before a change is refused rather than misapplied.
+        let stale = idx.plan_repartition("n").unwrap();
+        idx.remove("n", &[0]);
+        let before = idx.stats();
+        idx.apply_repartition("n", stale);
+        assert_eq!(idx.stats(), before);
+        assert!(
+            idx.search("n", None, &rows[0], 10)
+                .iter()
+                .all(|h| h.id != 0)
+        );
+    }
 }

@@ -133,6 +133,8 @@ pub(super) struct Segment {
     partitioned_at: usize,
     /// Set while partitioned and every cell's `codes` are current.
     quant: Option<Quantizer>,
+    /// Bumped by every change, so a plan made before one is refused.
+    version: u64,
 }
 
 /// A fresh clustering of a segment: centroids, and the cell of each row in
@@ -141,6 +143,7 @@ pub struct Plan {
     centroids: Vec<f32>,
     owner: Vec<u32>,
     quant: Quantizer,
+    version: u64,
 }
 
 impl Segment {
@@ -190,6 +193,7 @@ impl Segment {
         maintain: bool,
     ) {
         let dim = vector.len();
+        self.version += 1;
         let sess = self.session_code(session_id);
         if self.pos.contains_key(&id) {
             self.remove_row(id, dim);
@@ -230,6 +234,7 @@ impl Segment {
         let Some((c, s)) = self.pos.remove(&id) else {
             return false;
         };
+        self.version += 1;
         let cell = &mut self.cells[c as usize];
         let s = s as usize;
         let last = cell.ids.len() - 1;
@@ -342,6 +347,7 @@ impl Segment {
             centroids,
             owner,
             quant,
+            version: self.version,
         })
     }
 
@@ -351,8 +357,9 @@ impl Segment {
             centroids,
             owner,
             quant,
+            version,
         } = plan;
-        if owner.len() != self.len() {
+        if version != self.version || owner.len() != self.len() {
             // The segment changed since the plan was made; keep it as is.
             return;
         }
@@ -387,6 +394,7 @@ impl Segment {
             }
         }
         self.quant = Some(quant);
+        self.version += 1;
         self.centroids = centroids;
         self.partitioned_at = self.len();
         // k-means leaves some cells larger than a split would allow; split
