@@ -524,4 +524,23 @@ mod tests {
                 .all(|h| h.id != 0)
         );
     }
+
+    #[test]
+    fn deleted_sessions_leave_no_session_codes_behind() {
+        let mut idx = VectorIndex::new(4);
+        for i in 0..30i64 {
+            idx.insert(i, "n", &format!("s{}", i % 10), &unit(4, (i % 4) as usize));
+        }
+        // Re-inserting a row (a re-embedding) keeps its session.
+        idx.insert(3, "n", "s3", &unit(4, 2));
+        assert_eq!(idx.namespaces["n"].session_count(), 10);
+        let s3: Vec<i64> = (0..30).filter(|i| i % 10 == 3).collect();
+        idx.remove("n", &s3);
+        assert_eq!(idx.namespaces["n"].session_count(), 9);
+        assert!(idx.search("n", Some("s3"), &unit(4, 2), 10).is_empty());
+        assert_eq!(idx.search("n", Some("s4"), &unit(4, 0), 10).len(), 3);
+        // A new session after a freed one gets a fresh code and is found.
+        idx.insert(100, "n", "new", &unit(4, 1));
+        assert_eq!(idx.search("n", Some("new"), &unit(4, 1), 10)[0].id, 100);
+    }
 }

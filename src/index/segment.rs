@@ -128,7 +128,7 @@ pub(super) struct Segment {
     pub centroids: Vec<f32>,
     /// Row id -> (cell, slot in the cell).
     pos: HashMap<i64, (u32, u32)>,
-    session_ids: HashMap<String, u32>,
+    sessions: SessionCodes,
     /// Rows the segment had when it was last clustered as a whole.
     partitioned_at: usize,
     /// Set while partitioned and every cell's `codes` are current.
@@ -151,6 +151,12 @@ impl Segment {
         self.pos.len()
     }
 
+    /// Sessions with at least one row here.
+    #[cfg(test)]
+    pub fn session_count(&self) -> usize {
+        self.sessions.by_name.len()
+    }
+
     pub fn is_partitioned(&self) -> bool {
         !self.centroids.is_empty()
     }
@@ -165,17 +171,6 @@ impl Segment {
             cells,
             centroids,
             ..Self::default()
-        }
-    }
-
-    fn session_code(&mut self, session_id: &str) -> u32 {
-        let next = self.session_ids.len() as u32;
-        match self.session_ids.get(session_id) {
-            Some(&s) => s,
-            None => *self
-                .session_ids
-                .entry(session_id.to_owned())
-                .or_insert(next),
         }
     }
 
@@ -194,10 +189,10 @@ impl Segment {
     ) {
         let dim = vector.len();
         self.version += 1;
-        let sess = self.session_code(session_id);
         if self.pos.contains_key(&id) {
             self.remove_row(id, dim);
         }
+        let sess = self.sessions.acquire(session_id);
         let cell = match cell {
             Some(c) if (c as usize) < self.cells.len() => c as usize,
             _ if self.is_partitioned() => self.nearest_cells(vector, dim, 1)[0],
@@ -237,6 +232,7 @@ impl Segment {
         self.version += 1;
         let cell = &mut self.cells[c as usize];
         let s = s as usize;
+        self.sessions.release(cell.sessions[s]);
         let last = cell.ids.len() - 1;
         if s != last {
             let moved = cell.ids[last];
@@ -506,8 +502,8 @@ impl Segment {
     ) -> Vec<(f32, i64)> {
         let dim = query.len();
         let session = match session_id {
-            Some(s) => match self.session_ids.get(s) {
-                Some(&code) => Some(code),
+            Some(s) => match self.sessions.code(s) {
+                Some(code) => Some(code),
                 None => return Vec::new(),
             },
             None => None,
@@ -561,6 +557,51 @@ impl Segment {
             }
         }
         top.into_sorted()
+    }
+}
+
+/// Small numbers standing for session ids (4 bytes a row instead of a
+/// string); a session's number is freed with its last row, so sessions
+/// deleted over the years leave nothing behind.
+#[derive(Debug, Default)]
+struct SessionCodes {
+    by_name: HashMap<String, u32>,
+    /// code -> (session id, rows holding the code)
+    names: HashMap<u32, (String, u32)>,
+    next: u32,
+}
+
+impl SessionCodes {
+    fn code(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    fn acquire(&mut self, name: &str) -> u32 {
+        if let Some(&c) = self.by_name.get(name) {
+            if let Some(entry) = self.names.get_mut(&c) {
+                entry.1 += 1;
+            }
+            return c;
+        }
+        while self.names.contains_key(&self.next) {
+            self.next = self.next.wrapping_add(1);
+        }
+        let c = self.next;
+        self.next = self.next.wrapping_add(1);
+        self.by_name.insert(name.to_owned(), c);
+        self.names.insert(c, (name.to_owned(), 1));
+        c
+    }
+
+    fn release(&mut self, code: u32) {
+        if let Some(entry) = self.names.get_mut(&code) {
+            entry.1 -= 1;
+            if entry.1 == 0
+                && let Some((name, _)) = self.names.remove(&code)
+            {
+                self.by_name.remove(&name);
+            }
+        }
     }
 }
 
