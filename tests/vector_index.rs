@@ -65,7 +65,14 @@ fn partitioned_namespace_isolation_delete_and_restart_from_the_saved_layout() {
     // Another namespace holding copies of some of big's vectors.
     import(&d, "small", &rows[..5], "x");
 
-    let (_, st) = d.get("/v1/status");
+    // A re-clustering may run in the background after the import; wait
+    // for it so the answers compared below come from one clustering.
+    let st = common::wait_status(
+        &d,
+        "re-clustering done",
+        std::time::Duration::from_secs(60),
+        |s| s["index"]["reclustering"] == false,
+    );
     let index = &st["index"];
     assert_eq!(index["vectors"], 1505, "{st}");
     assert_eq!(index["ann_namespaces"], 1, "{st}");

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 pub use kernels::{dot, normalize};
 pub use segment::Params;
-use segment::Segment;
+use segment::{Clustering, Segment};
 
 #[derive(Debug)]
 pub struct VectorIndex {
@@ -177,22 +177,6 @@ impl VectorIndex {
             .collect()
     }
 
-    /// Clusters `namespace` afresh without changing the index (run it
-    /// under a read lock: searches go on meanwhile).
-    pub fn plan_repartition(&self, namespace: &str) -> Option<segment::Plan> {
-        self.namespaces.get(namespace)?.plan(self.dim, &self.params)
-    }
-
-    /// Applies a plan made by [`plan_repartition`](Self::plan_repartition)
-    /// with no write in between (the store's writer thread is the only
-    /// writer and makes both calls).
-    pub fn apply_repartition(&mut self, namespace: &str, plan: segment::Plan) {
-        let (dim, params) = (self.dim, self.params);
-        if let Some(seg) = self.namespaces.get_mut(namespace) {
-            seg.apply(plan, dim, &params);
-        }
-    }
-
     /// The cells of every partitioned namespace, to save at checkpoints.
     pub fn layout(&self) -> persist::Layout {
         let namespaces = self
@@ -239,6 +223,66 @@ impl VectorIndex {
             .map(|(score, id)| Hit { id, score })
             .collect()
     }
+}
+
+/// What [`recluster`] did, for the log.
+#[derive(Debug, Clone, Copy)]
+pub struct Reclustered {
+    pub vectors: usize,
+    pub cells: usize,
+    /// Spent computing (no lock held but brief read locks).
+    pub compute: std::time::Duration,
+    /// Spent moving the rows under the write lock.
+    pub swap: std::time::Duration,
+}
+
+/// Clusters `namespace` afresh while the index stays in use: the sample is
+/// copied under a read lock, k-means runs with no lock, rows are assigned
+/// a few cells at a time under short read locks (writes go on in between),
+/// and only the final move of the rows takes the write lock. Rows written
+/// meanwhile go to their nearest new cell then; rows deleted are skipped.
+pub fn recluster(index: &std::sync::RwLock<VectorIndex>, namespace: &str) -> Option<Reclustered> {
+    let read = || index.read().unwrap_or_else(|p| p.into_inner());
+    let started = std::time::Instant::now();
+    let (dim, params, sample, k) = {
+        let idx = read();
+        let seg = idx.namespaces.get(namespace)?;
+        if !seg.is_partitioned() {
+            return None;
+        }
+        let params = idx.params();
+        let k = params.cells_for(seg.len());
+        (idx.dim, params, seg.sample(idx.dim, &params), k)
+    };
+    let clustering = Clustering::train(&sample, dim, k);
+    drop(sample);
+    let mut owners: HashMap<i64, u32> = HashMap::new();
+    let mut next = 0usize;
+    loop {
+        let idx = read();
+        let seg = idx.namespaces.get(namespace)?;
+        if next >= seg.cell_count() {
+            break;
+        }
+        let to = next + 64;
+        owners.extend(seg.assign_cells(next, to, &clustering, dim));
+        next = to;
+    }
+    let compute = started.elapsed();
+    let swap_started = std::time::Instant::now();
+    let mut idx = index.write().unwrap_or_else(|p| p.into_inner());
+    let seg = idx.namespaces.get_mut(namespace)?;
+    if !seg.is_partitioned() {
+        // It shrank back to an exact scan meanwhile; nothing to place.
+        return None;
+    }
+    seg.apply(clustering, &owners, dim, &params);
+    Some(Reclustered {
+        vectors: seg.len(),
+        cells: seg.cell_count(),
+        compute,
+        swap: swap_started.elapsed(),
+    })
 }
 
 #[cfg(test)]
@@ -503,26 +547,28 @@ mod tests {
             idx.due_for_repartition().is_empty(),
             "just clustered at 500"
         );
-        for (i, v) in rows.iter().enumerate().skip(600) {
+        for (i, v) in rows.iter().enumerate().skip(600).take(1300) {
             idx.insert(i as i64, "n", "s", v);
         }
         assert_eq!(idx.due_for_repartition(), vec!["n".to_owned()]);
-        let plan = idx.plan_repartition("n").unwrap();
-        idx.apply_repartition("n", plan);
+        let lock = std::sync::RwLock::new(idx);
+        let done = recluster(&lock, "n").unwrap();
+        assert_eq!(done.vectors, 1900);
+        let mut idx = lock.into_inner().unwrap();
         assert!(idx.due_for_repartition().is_empty());
+        // Rows written after the re-clustering are placed as usual.
+        for (i, v) in rows.iter().enumerate().skip(1900) {
+            idx.insert(i as i64, "n", "s", v);
+        }
         assert_eq!(idx.len(), 2000);
         assert!(recall_at_10(&idx, &rows, &queries) >= 0.9);
-        // A plan made before a change is refused rather than misapplied.
-        let stale = idx.plan_repartition("n").unwrap();
         idx.remove("n", &[0]);
-        let before = idx.stats();
-        idx.apply_repartition("n", stale);
-        assert_eq!(idx.stats(), before);
         assert!(
             idx.search("n", None, &rows[0], 10)
                 .iter()
                 .all(|h| h.id != 0)
         );
+        assert!(recluster(&std::sync::RwLock::new(VectorIndex::new(4)), "none").is_none());
     }
 
     #[test]

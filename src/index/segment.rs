@@ -133,17 +133,21 @@ pub(super) struct Segment {
     partitioned_at: usize,
     /// Set while partitioned and every cell's `codes` are current.
     quant: Option<Quantizer>,
-    /// Bumped by every change, so a plan made before one is refused.
-    version: u64,
 }
 
-/// A fresh clustering of a segment: centroids, and the cell of each row in
-/// the order of the segment's cells and slots.
-pub struct Plan {
+/// Cell centres and the 8-bit quantiser trained on a sample of a segment.
+pub struct Clustering {
     centroids: Vec<f32>,
-    owner: Vec<u32>,
     quant: Quantizer,
-    version: u64,
+}
+
+impl Clustering {
+    pub fn train(sample: &[f32], dim: usize, k: usize) -> Self {
+        Self {
+            centroids: kmeans::train(sample, dim, k, 8),
+            quant: Quantizer::fit(sample.chunks_exact(dim), dim),
+        }
+    }
 }
 
 impl Segment {
@@ -188,7 +192,6 @@ impl Segment {
         maintain: bool,
     ) {
         let dim = vector.len();
-        self.version += 1;
         if self.pos.contains_key(&id) {
             self.remove_row(id, dim);
         }
@@ -229,7 +232,6 @@ impl Segment {
         let Some((c, s)) = self.pos.remove(&id) else {
             return false;
         };
-        self.version += 1;
         let cell = &mut self.cells[c as usize];
         let s = s as usize;
         self.sessions.release(cell.sessions[s]);
@@ -293,12 +295,16 @@ impl Segment {
         }
     }
 
-    /// Partitions a flat segment: k-means on an evenly spaced sample (16
-    /// rows per cell), then every row to its nearest centroid.
+    /// Partitions the segment in place (a flat segment reaching
+    /// `ann_min_vectors`, or a bulk load): k-means on an evenly spaced
+    /// sample, every row to its nearest centre.
     fn partition(&mut self, dim: usize, params: &Params) {
-        if let Some(plan) = self.plan(dim, params) {
-            self.apply(plan, dim, params);
+        let n = self.len();
+        if n == 0 {
+            return;
         }
+        let clustering = Clustering::train(&self.sample(dim, params), dim, params.cells_for(n));
+        self.apply(clustering, &HashMap::new(), dim, params);
     }
 
     /// True once a partitioned segment has doubled since it was last
@@ -307,16 +313,10 @@ impl Segment {
         self.is_partitioned() && self.len() >= 2 * self.partitioned_at.max(1)
     }
 
-    /// Clusters the segment's rows afresh without changing it (so it can
-    /// run under a read lock while searches go on): k-means on an evenly
-    /// spaced sample (16 rows per cell), every row to its nearest centroid.
-    pub fn plan(&self, dim: usize, params: &Params) -> Option<Plan> {
+    /// An evenly spaced sample of the rows (16 per cell to be trained).
+    pub fn sample(&self, dim: usize, params: &Params) -> Vec<f32> {
         let n = self.len();
-        if n == 0 {
-            return None;
-        }
-        let k = params.cells_for(n);
-        let sample_rows = (k * 16).min(n);
+        let sample_rows = (params.cells_for(n) * 16).min(n);
         let mut sample = Vec::with_capacity(sample_rows * dim);
         let mut next = 0usize;
         let mut global = 0usize;
@@ -331,38 +331,50 @@ impl Segment {
                 global += 1;
             }
         }
-        let centroids = kmeans::train(&sample, dim, k, 8);
-        let quant = Quantizer::fit(sample.chunks_exact(dim), dim);
-        drop(sample);
-        let owner = self
-            .cells
-            .iter()
-            .flat_map(|cell| kmeans::assign(&cell.data, dim, &centroids))
-            .collect();
-        Some(Plan {
-            centroids,
-            owner,
-            quant,
-            version: self.version,
-        })
+        sample
     }
 
-    /// Moves every row into the cell `plan` chose for it.
-    pub fn apply(&mut self, plan: Plan, dim: usize, params: &Params) {
-        let Plan {
-            centroids,
-            owner,
-            quant,
-            version,
-        } = plan;
-        if version != self.version || owner.len() != self.len() {
-            // The segment changed since the plan was made; keep it as is.
-            return;
+    pub fn cell_count(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// The new cell of every row in cells `from..to` under `clustering`.
+    pub fn assign_cells(
+        &self,
+        from: usize,
+        to: usize,
+        clustering: &Clustering,
+        dim: usize,
+    ) -> Vec<(i64, u32)> {
+        let mut out = Vec::new();
+        for cell in &self.cells[from.min(self.cells.len())..to.min(self.cells.len())] {
+            let owner = kmeans::assign(&cell.data, dim, &clustering.centroids);
+            out.extend(cell.ids.iter().copied().zip(owner));
         }
+        out
+    }
+
+    /// Moves every row into its cell under `clustering`: the one `owners`
+    /// names, else (rows added since the owners were computed) the nearest.
+    pub fn apply(
+        &mut self,
+        clustering: Clustering,
+        owners: &HashMap<i64, u32>,
+        dim: usize,
+        params: &Params,
+    ) {
+        let Clustering { centroids, quant } = clustering;
         let k = centroids.len() / dim;
+        let mut assigned: Vec<Vec<u32>> = Vec::with_capacity(self.cells.len());
         let mut counts = vec![0usize; k];
-        for &o in &owner {
-            counts[o as usize] += 1;
+        for cell in &self.cells {
+            let known: Option<Vec<u32>> =
+                cell.ids.iter().map(|id| owners.get(id).copied()).collect();
+            let owner = known.unwrap_or_else(|| kmeans::assign(&cell.data, dim, &centroids));
+            for &o in &owner {
+                counts[o as usize] += 1;
+            }
+            assigned.push(owner);
         }
         let old = std::mem::replace(
             &mut self.cells,
@@ -376,9 +388,8 @@ impl Segment {
                 })
                 .collect(),
         );
-        let mut owner = owner.into_iter();
-        for cell in old {
-            for (r, o) in (0..cell.ids.len()).zip(owner.by_ref()) {
+        for (cell, owner) in old.into_iter().zip(assigned) {
+            for (r, o) in owner.into_iter().enumerate() {
                 let target = &mut self.cells[o as usize];
                 self.pos.insert(cell.ids[r], (o, target.ids.len() as u32));
                 target.push(
@@ -390,7 +401,6 @@ impl Segment {
             }
         }
         self.quant = Some(quant);
-        self.version += 1;
         self.centroids = centroids;
         self.partitioned_at = self.len();
         // k-means leaves some cells larger than a split would allow; split

@@ -48,6 +48,7 @@ struct Inner {
     /// Where the index layout is saved at checkpoints (None: never saved).
     layout_path: Option<PathBuf>,
     heartbeat: Arc<std::sync::atomic::AtomicU64>,
+    reclustering: Arc<std::sync::atomic::AtomicBool>,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -157,6 +158,7 @@ impl Store {
 
         let (writer_tx, rx) = mpsc::channel(1024);
         let heartbeat = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let reclustering: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let writer = Writer {
             conn,
             rx,
@@ -164,6 +166,7 @@ impl Store {
             model_id,
             max_batch_ops: cfg.max_batch_ops,
             heartbeat: heartbeat.clone(),
+            reclustering: reclustering.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("memd-writer".into())
@@ -182,6 +185,7 @@ impl Store {
                 model_name: model.name.clone(),
                 layout_path: index_opts.layout_path,
                 heartbeat,
+                reclustering,
                 writer_thread: std::sync::Mutex::new(Some(handle)),
             }),
         };
@@ -214,6 +218,13 @@ impl Store {
 
     pub fn index(&self) -> &Arc<RwLock<VectorIndex>> {
         &self.inner.index
+    }
+
+    /// True while a namespace of the index is being re-clustered.
+    pub fn reclustering(&self) -> bool {
+        self.inner
+            .reclustering
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Saves the index layout so the next start places rows instead of

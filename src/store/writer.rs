@@ -98,6 +98,8 @@ pub(crate) struct Writer {
     /// Bumped whenever the writer finishes a unit of work; the watchdog
     /// reads it to tell a long but progressing job from a wedged writer.
     pub heartbeat: Arc<std::sync::atomic::AtomicU64>,
+    /// Set while a background thread re-clusters a namespace (one at a time).
+    pub reclustering: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Writer {
@@ -215,36 +217,42 @@ impl Writer {
         Ok(n)
     }
 
-    /// Re-clusters namespaces that have doubled since they were last
-    /// clustered. The k-means runs under the read lock, so recalls go on;
-    /// only this thread's writes wait, and the swap takes the write lock
-    /// briefly. Nothing else changes the index in between: this thread is
-    /// its only writer.
+    /// Hands a namespace that has doubled since it was last clustered to a
+    /// background thread (see [`crate::index::recluster`]): recalls and
+    /// writes go on while it computes; both wait only for the final swap.
     fn repartition_grown(&mut self) {
+        use std::sync::atomic::Ordering;
+        if self.reclustering.load(Ordering::Acquire) {
+            return;
+        }
         let due = self
             .index
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .due_for_repartition();
-        for ns in due {
-            let started = std::time::Instant::now();
-            let plan = self
-                .index
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .plan_repartition(&ns);
-            let planned = started.elapsed();
-            if let Some(plan) = plan {
-                let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-                index.apply_repartition(&ns, plan);
-            }
-            self.beat();
-            tracing::info!(
-                namespace = %ns,
-                plan_ms = planned.as_millis() as u64,
-                total_ms = started.elapsed().as_millis() as u64,
-                "vector index: namespace re-clustered after doubling"
-            );
+        let Some(ns) = due.into_iter().next() else {
+            return;
+        };
+        self.reclustering.store(true, Ordering::Release);
+        let (index, flag) = (self.index.clone(), self.reclustering.clone());
+        let spawned = std::thread::Builder::new()
+            .name("memd-recluster".into())
+            .spawn(move || {
+                if let Some(r) = crate::index::recluster(&index, &ns) {
+                    tracing::info!(
+                        namespace = %ns,
+                        vectors = r.vectors,
+                        cells = r.cells,
+                        compute_ms = r.compute.as_millis() as u64,
+                        swap_ms = r.swap.as_millis() as u64,
+                        "vector index: namespace re-clustered after doubling"
+                    );
+                }
+                flag.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the re-clustering thread; will retry");
+            self.reclustering.store(false, Ordering::Release);
         }
     }
 

@@ -65,7 +65,8 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         "embedder": state.embed_queue.status().await,
         "counts": {"sessions": counts.sessions, "exchanges": counts.exchanges},
         "index": {"vectors": index.vectors, "namespaces": index.namespaces,
-                  "ann_namespaces": index.ann_namespaces, "cells": index.cells, "nprobe": nprobe},
+                  "ann_namespaces": index.ann_namespaces, "cells": index.cells, "nprobe": nprobe,
+                  "reclustering": state.store.reclustering()},
         "store": {"db_bytes": db_bytes, "wal_bytes": wal_bytes},
         "checkpoint": state.checkpointer.status(),
     })))
