@@ -117,10 +117,10 @@ impl VectorIndex {
         let mut cells = HashMap::new();
         if let Some(layout) = layout {
             for (ns, l) in layout.namespaces {
-                if l.centroids.len() % self.dim == 0 && !l.centroids.is_empty() {
+                if l.centroids.len() == l.cells.len() * self.dim && !l.cells.is_empty() {
+                    cells.insert(ns.clone(), l.cell_of());
                     self.namespaces
-                        .insert(ns.clone(), Segment::with_centroids(l.centroids, self.dim));
-                    cells.insert(ns, l.cell_of);
+                        .insert(ns, Segment::with_centroids(l.centroids, self.dim));
                 }
             }
         }
@@ -184,15 +184,9 @@ impl VectorIndex {
             .iter()
             .filter(|(_, seg)| seg.is_partitioned())
             .map(|(ns, seg)| {
-                let mut cell_of = HashMap::with_capacity(seg.len());
-                for (c, cell) in seg.cells.iter().enumerate() {
-                    for id in &cell.ids {
-                        cell_of.insert(*id, c as u32);
-                    }
-                }
                 let l = persist::NamespaceLayout {
                     centroids: seg.centroids.clone(),
-                    cell_of,
+                    cells: seg.cells.iter().map(|c| c.ids.clone()).collect(),
                 };
                 (ns.clone(), l)
             })

@@ -1,5 +1,5 @@
 //! The index layout saved at checkpoints: each partitioned namespace's
-//! centroids and which cell every row id is in. It holds no vectors — those
+//! centroids and the row ids of every cell. It holds no vectors — those
 //! stay in SQLite — so start-up reads the vectors from the database and
 //! places each row in its saved cell instead of clustering a million
 //! vectors again. A row the file does not know goes to its nearest cell;
@@ -7,10 +7,10 @@
 //! missing, torn or from another model is ignored and the index is rebuilt.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"MEMDIVF1";
+const MAGIC: &[u8; 8] = b"MEMDIVF2";
 
 #[derive(Debug, Default)]
 pub struct Layout {
@@ -21,7 +21,19 @@ pub struct Layout {
 #[derive(Debug, Default)]
 pub struct NamespaceLayout {
     pub centroids: Vec<f32>,
-    pub cell_of: HashMap<i64, u32>,
+    /// Row ids of each cell, in cell order.
+    pub cells: Vec<Vec<i64>>,
+}
+
+impl NamespaceLayout {
+    /// Row id -> cell, for placing rows while loading.
+    pub fn cell_of(&self) -> HashMap<i64, u32> {
+        let mut map = HashMap::with_capacity(self.cells.iter().map(Vec::len).sum());
+        for (c, ids) in self.cells.iter().enumerate() {
+            map.extend(ids.iter().map(|id| (*id, c as u32)));
+        }
+        map
+    }
 }
 
 /// FNV-1a over the body, so a torn or altered file is refused.
@@ -45,15 +57,15 @@ impl Layout {
         for (ns, l) in &self.namespaces {
             b.extend_from_slice(&(ns.len() as u32).to_le_bytes());
             b.extend_from_slice(ns.as_bytes());
-            let cells = l.centroids.len() / self.dim.max(1);
-            b.extend_from_slice(&(cells as u32).to_le_bytes());
+            b.extend_from_slice(&(l.cells.len() as u32).to_le_bytes());
             for x in &l.centroids {
                 b.extend_from_slice(&x.to_le_bytes());
             }
-            b.extend_from_slice(&(l.cell_of.len() as u64).to_le_bytes());
-            for (id, cell) in &l.cell_of {
-                b.extend_from_slice(&id.to_le_bytes());
-                b.extend_from_slice(&cell.to_le_bytes());
+            for ids in &l.cells {
+                b.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+                for id in ids {
+                    b.extend_from_slice(&id.to_le_bytes());
+                }
             }
         }
         let sum = checksum(&b);
@@ -86,22 +98,25 @@ impl Layout {
             let ns = std::str::from_utf8(r.take(len)?)
                 .map_err(|e| e.to_string())?
                 .to_owned();
-            let cells = r.u32()? as usize;
+            let count = r.u32()? as usize;
             let centroids = r
-                .take(cells * dim * 4)?
+                .take(count * dim * 4)?
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
                 .collect();
-            let rows = r.u64()? as usize;
-            let mut cell_of = HashMap::with_capacity(rows);
-            for chunk in r.take(rows * 12)?.chunks_exact(12) {
-                let id = i64::from_le_bytes(chunk[..8].try_into().expect("8 bytes"));
-                let cell = u32::from_le_bytes(chunk[8..].try_into().expect("4 bytes"));
-                cell_of.insert(id, cell);
+            let mut cells = Vec::with_capacity(count);
+            for _ in 0..count {
+                let rows = r.u32()? as usize;
+                let ids = r
+                    .take(rows * 8)?
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect();
+                cells.push(ids);
             }
             layout
                 .namespaces
-                .insert(ns, NamespaceLayout { centroids, cell_of });
+                .insert(ns, NamespaceLayout { centroids, cells });
         }
         Ok(Some(layout))
     }
@@ -125,11 +140,6 @@ impl<'a> Reader<'a> {
             self.take(4)?.try_into().expect("4 bytes"),
         ))
     }
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
 }
 
 /// Writes the layout atomically (temporary file, fsync, rename); returns
@@ -138,10 +148,9 @@ pub fn save(layout: &Layout, model: &str, path: &Path) -> std::io::Result<u64> {
     let bytes = layout.encode(model);
     let tmp = path.with_extension("tmp");
     {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = BufWriter::new(file);
-        w.write_all(&bytes)?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;
     Ok(bytes.len() as u64)
@@ -169,7 +178,7 @@ mod tests {
             "alice".to_owned(),
             NamespaceLayout {
                 centroids: vec![1.0, 0.0, 0.0, 1.0],
-                cell_of: [(1, 0), (2, 1), (7, 1)].into_iter().collect(),
+                cells: vec![vec![1], vec![2, 7]],
             },
         );
         Layout { dim: 2, namespaces }
@@ -183,7 +192,7 @@ mod tests {
         let back = load(&path, "m", 2).unwrap().unwrap();
         let ns = &back.namespaces["alice"];
         assert_eq!(ns.centroids, vec![1.0, 0.0, 0.0, 1.0]);
-        assert_eq!(ns.cell_of[&7], 1);
+        assert_eq!(ns.cell_of()[&7], 1);
         assert!(load(&path, "other", 2).unwrap().is_none());
         assert!(load(&path, "m", 3).unwrap().is_none());
         assert!(load(&dir.path().join("missing"), "m", 2).unwrap().is_none());
