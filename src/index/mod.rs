@@ -168,13 +168,11 @@ impl VectorIndex {
         }
     }
 
-    /// Namespaces that have doubled since they were last clustered.
-    pub fn due_for_repartition(&self) -> Vec<String> {
+    /// True when `namespace` has doubled since it was last clustered.
+    pub fn needs_repartition(&self, namespace: &str) -> bool {
         self.namespaces
-            .iter()
-            .filter(|(_, seg)| seg.needs_repartition())
-            .map(|(ns, _)| ns.clone())
-            .collect()
+            .get(namespace)
+            .is_some_and(Segment::needs_repartition)
     }
 
     /// The cells of every partitioned namespace, to save at checkpoints.
@@ -537,19 +535,16 @@ mod tests {
         for (i, v) in rows.iter().enumerate().take(600) {
             idx.insert(i as i64, "n", "s", v);
         }
-        assert!(
-            idx.due_for_repartition().is_empty(),
-            "just clustered at 500"
-        );
+        assert!(!idx.needs_repartition("n"), "just clustered at 500");
         for (i, v) in rows.iter().enumerate().skip(600).take(1300) {
             idx.insert(i as i64, "n", "s", v);
         }
-        assert_eq!(idx.due_for_repartition(), vec!["n".to_owned()]);
+        assert!(idx.needs_repartition("n"));
         let lock = std::sync::RwLock::new(idx);
         let done = recluster(&lock, "n").unwrap();
         assert_eq!(done.vectors, 1900);
         let mut idx = lock.into_inner().unwrap();
-        assert!(idx.due_for_repartition().is_empty());
+        assert!(!idx.needs_repartition("n"));
         // Rows written after the re-clustering are placed as usual.
         for (i, v) in rows.iter().enumerate().skip(1900) {
             idx.insert(i as i64, "n", "s", v);

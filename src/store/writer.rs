@@ -220,19 +220,13 @@ impl Writer {
     /// Hands a namespace that has doubled since it was last clustered to a
     /// background thread (see [`crate::index::recluster`]): recalls and
     /// writes go on while it computes; both wait only for the final swap.
-    fn repartition_grown(&mut self) {
+    /// One at a time: a namespace still due is offered again by its next
+    /// insert.
+    fn recluster_in_background(&mut self, ns: String) {
         use std::sync::atomic::Ordering;
         if self.reclustering.load(Ordering::Acquire) {
             return;
         }
-        let due = self
-            .index
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .due_for_repartition();
-        let Some(ns) = due.into_iter().next() else {
-            return;
-        };
         self.reclustering.store(true, Ordering::Release);
         let (index, flag) = (self.index.clone(), self.reclustering.clone());
         let spawned = std::thread::Builder::new()
@@ -316,6 +310,9 @@ impl Writer {
             }
             return;
         }
+        // A namespace this batch grew to twice its size at its last
+        // clustering (only those it inserted into can have).
+        let mut grown: Option<String> = None;
         if !effects.is_empty() {
             let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
             for effect in effects {
@@ -325,12 +322,19 @@ impl Writer {
                         namespace,
                         session_id,
                         vector,
-                    } => index.insert(id, &namespace, &session_id, &vector),
+                    } => {
+                        index.insert(id, &namespace, &session_id, &vector);
+                        if grown.is_none() && index.needs_repartition(&namespace) {
+                            grown = Some(namespace);
+                        }
+                    }
                     IndexEffect::Remove { namespace, ids } => index.remove(&namespace, &ids),
                 }
             }
         }
-        self.repartition_grown();
+        if let Some(ns) = grown {
+            self.recluster_in_background(ns);
+        }
         for p in pending {
             // A dropped receiver means the client went away; the write stands.
             match p {
