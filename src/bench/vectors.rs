@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
+use tokio::task::block_in_place;
 
 use crate::index::{Params, VectorIndex, persist};
 
@@ -85,8 +86,19 @@ impl DataSet {
         &self.queries[i * self.dim..(i + 1) * self.dim]
     }
 
-    pub fn truth(&self, i: usize) -> &[i32] {
-        &self.gt[i * self.gt_k..i * self.gt_k + 10]
+    /// How many of `ids`' first 10 are in query `i`'s exact top 10.
+    pub fn hits(&self, i: usize, ids: &[i64]) -> usize {
+        let truth = &self.gt[i * self.gt_k..i * self.gt_k + 10];
+        ids.iter()
+            .take(10)
+            .filter(|id| truth.contains(&(**id as i32)))
+            .count()
+    }
+
+    /// Queries run before timing starts, as peers.py: min(100, Q/10), ≥ 10.
+    pub fn warmup(&self) -> usize {
+        let q = self.query_count();
+        (q / 10).clamp(10, 100).min(q)
     }
 }
 
@@ -105,8 +117,7 @@ impl QueryStats {
     /// `run(i)` answers query `i` with ids, best first.
     pub fn measure(ds: &DataSet, mut run: impl FnMut(usize) -> Vec<i64>) -> Self {
         let q = ds.query_count();
-        let warm = (q / 10).clamp(10, 100).min(q);
-        for i in 0..warm {
+        for i in 0..ds.warmup() {
             run(i);
         }
         let mut lat = Vec::with_capacity(q);
@@ -115,12 +126,7 @@ impl QueryStats {
             let t = Instant::now();
             let ids = run(i);
             lat.push(t.elapsed().as_secs_f64() * 1e3);
-            let truth = ds.truth(i);
-            hits += ids
-                .iter()
-                .take(10)
-                .filter(|id| truth.contains(&(**id as i32)))
-                .count();
+            hits += ds.hits(i, &ids);
         }
         Self::from_latencies(lat, hits, q)
     }
@@ -150,22 +156,7 @@ pub fn interpolated(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-/// One results row with the keys peers.py writes.
-#[allow(clippy::too_many_arguments)]
+/// One results row with the keys peers.py writes (peak RSS: this process).
 pub fn row(
     ds: &DataSet,
     variant: &str,
@@ -182,7 +173,8 @@ pub fn row(
         "disk_mb": (disk_mb * 10.0).round() / 10.0,
         "queries": s.queries, "p50_ms": r4(s.p50_ms), "p95_ms": r4(s.p95_ms), "p99_ms": r4(s.p99_ms),
         "mean_ms": r4(s.mean_ms), "qps": r4(1000.0 / s.mean_ms), "recall@10": r4(s.recall_at_10),
-        "rss_peak_mb": (peak_rss_mb() * 10.0).round() / 10.0,
+        "rss_peak_mb": super::peak_rss_kib(std::process::id() as u64)
+            .map_or(0.0, |k| (k as f64 / 102.4).round() / 10.0),
         "params": params,
         "time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     })
@@ -412,7 +404,7 @@ async fn recall_pass(
 ) -> anyhow::Result<(QueryStats, Vec<Vec<i64>>)> {
     let mut conn = crate::ctl::Connection::open(socket).await?;
     let q = ds.query_count();
-    let warm = (q / 10).clamp(10, 100).min(q);
+    let warm = ds.warmup();
     let mut lat = Vec::with_capacity(q);
     let mut hits = 0;
     let mut tops = Vec::with_capacity(q);
@@ -451,12 +443,7 @@ async fn recall_pass(
     let lat = lat.split_off(warm);
     let tops = tops.split_off(warm);
     for (i, ids) in tops.iter().enumerate() {
-        let truth = ds.truth(i);
-        hits += ids
-            .iter()
-            .take(10)
-            .filter(|id| truth.contains(&(**id as i32)))
-            .count();
+        hits += ds.hits(i, ids);
     }
     Ok((QueryStats::from_latencies(lat, hits, q), tops))
 }
@@ -466,14 +453,16 @@ async fn recall_pass(
 /// vector and hybrid mode over its socket, restarts it (the shutdown
 /// checkpoint saves the index layout) and checks the answers are the same.
 pub async fn e2e(a: E2eArgs) -> anyhow::Result<()> {
-    let ds = std::sync::Arc::new(DataSet::load(&a.dir, a.max_queries)?);
+    // The file reads and the daemon's start, restart and stop wait on the
+    // disk and on another process: keep them off the async workers.
+    let ds = std::sync::Arc::new(block_in_place(|| DataSet::load(&a.dir, a.max_queries))?);
     let results = a
         .results
         .clone()
         .unwrap_or_else(|| a.dir.join("results.jsonl"));
     std::fs::create_dir_all(&a.workdir)?;
     let root = tempfile_dir(&a.workdir)?;
-    let mut daemon = Daemon::start(&root, a.nprobe)?;
+    let mut daemon = block_in_place(|| Daemon::start(&root, a.nprobe))?;
     println!(
         "memd bench vectors --e2e: daemon on {} (data {})",
         daemon.socket.display(),
@@ -552,7 +541,7 @@ pub async fn e2e(a: E2eArgs) -> anyhow::Result<()> {
     let rss = |pid: u64| super::peak_rss_kib(pid).map_or(0.0, |k| k as f64 / 1024.0);
     let daemon_rss = rss(daemon.child.id() as u64);
 
-    let restart_s = daemon.restart()?;
+    let restart_s = block_in_place(|| daemon.restart())?;
     let st2 = status(&daemon.socket).await?;
     let (vec_again, tops_after) = recall_pass(&ds, &daemon.socket, &texts, "vector").await?;
     let same = tops_before
@@ -569,7 +558,7 @@ pub async fn e2e(a: E2eArgs) -> anyhow::Result<()> {
         vec_again.recall_at_10
     );
     let db_mb = dir_mb(&daemon.data_dir);
-    daemon.stop()?;
+    block_in_place(|| daemon.stop())?;
 
     let params = json!({"nprobe": a.nprobe, "cells": st["index"]["cells"],
         "import_s": import_s, "settled_s": settled_s, "restart_ready_s": restart_s,
