@@ -57,7 +57,7 @@ pub fn train(points: &[f32], dim: usize, k: usize, iters: usize) -> Vec<f32> {
                 *s += x;
             }
         }
-        let mut empty: Vec<usize> = (0..k).filter(|&c| counts[c] == 0).collect();
+        let empty: Vec<usize> = (0..k).filter(|&c| counts[c] == 0).collect();
         if !empty.is_empty() {
             // Points worst served by their centroid make the new seeds.
             let mut fit: Vec<(f32, usize)> = points
@@ -70,7 +70,7 @@ pub fn train(points: &[f32], dim: usize, k: usize, iters: usize) -> Vec<f32> {
                 })
                 .collect();
             fit.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for (&(_, row), c) in fit.iter().zip(empty.drain(..)) {
+            for (&(_, row), c) in fit.iter().zip(empty) {
                 sums[c * dim..(c + 1) * dim].copy_from_slice(&points[row * dim..(row + 1) * dim]);
             }
         }

@@ -50,6 +50,8 @@ pub struct IndexStats {
     /// Namespaces searched through cells rather than exactly.
     pub ann_namespaces: usize,
     pub cells: usize,
+    /// Cells scanned per query.
+    pub nprobe: usize,
 }
 
 impl VectorIndex {
@@ -99,6 +101,7 @@ impl VectorIndex {
     pub fn stats(&self) -> IndexStats {
         let mut s = IndexStats {
             namespaces: self.namespaces.len(),
+            nprobe: self.nprobe(),
             ..IndexStats::default()
         };
         for seg in self.namespaces.values() {

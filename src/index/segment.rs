@@ -2,7 +2,8 @@
 //! namespace is small, an inverted file of cells (spherical k-means
 //! centroids, each cell's vectors contiguous) once it is large. Cells that
 //! outgrow twice the target size split in two (2-means on their own rows),
-//! so the partition follows the data without ever being retrained whole.
+//! so the partition follows the data between whole re-clusterings, which
+//! happen only when the namespace has doubled (see `index::recluster`).
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -553,7 +554,7 @@ impl Segment {
                 Some(code) => {
                     for (r, s) in cell.sessions.iter().enumerate() {
                         if *s == code {
-                            top.push(dot(query, &cell.data[r * dim..(r + 1) * dim]), cell.ids[r]);
+                            top.push(dot(query, cell.row(r, dim)), cell.ids[r]);
                         }
                     }
                 }

@@ -414,7 +414,6 @@ fn open_connection(
     if read_only {
         conn.execute_batch("PRAGMA query_only = ON;")?;
     }
-
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

@@ -15,27 +15,23 @@ struct StoreStats {
     db_bytes: u64,
     wal_bytes: u64,
     index: crate::index::IndexStats,
-    nprobe: usize,
 }
 
 /// Row counts, file sizes and index size, shared by status and metrics.
 async fn store_stats(state: &AppState) -> Result<StoreStats, ApiError> {
     let counts = state.store.read(read::counts).await?;
     let (db_bytes, wal_bytes) = state.store.file_sizes();
-    let (index, nprobe) = {
-        let idx = state
-            .store
-            .index()
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        (idx.stats(), idx.params().nprobe)
-    };
+    let index = state
+        .store
+        .index()
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .stats();
     Ok(StoreStats {
         counts,
         db_bytes,
         wal_bytes,
         index,
-        nprobe,
     })
 }
 
@@ -49,7 +45,6 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         db_bytes,
         wal_bytes,
         index,
-        nprobe,
     } = store_stats(&state).await?;
     let cfg = state.config();
     Ok(Json(json!({
@@ -65,7 +60,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         "embedder": state.embed_queue.status().await,
         "counts": {"sessions": counts.sessions, "exchanges": counts.exchanges},
         "index": {"vectors": index.vectors, "namespaces": index.namespaces,
-                  "ann_namespaces": index.ann_namespaces, "cells": index.cells, "nprobe": nprobe,
+                  "ann_namespaces": index.ann_namespaces, "cells": index.cells, "nprobe": index.nprobe,
                   "reclustering": state.store.reclustering()},
         "store": {"db_bytes": db_bytes, "wal_bytes": wal_bytes},
         "checkpoint": state.checkpointer.status(),
