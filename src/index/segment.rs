@@ -199,7 +199,7 @@ impl Segment {
         let sess = self.sessions.acquire(session_id);
         let cell = match cell {
             Some(c) if (c as usize) < self.cells.len() => c as usize,
-            _ if self.is_partitioned() => self.nearest_cells(vector, dim, 1)[0],
+            _ if self.is_partitioned() => self.nearest_cell(vector, dim),
             _ => 0,
         };
         if self.cells.is_empty() {
@@ -486,6 +486,13 @@ impl Segment {
         self.centroids[c * dim..(c + 1) * dim].copy_from_slice(&s0);
         self.centroids.extend_from_slice(&s1);
         true
+    }
+
+    /// The cell whose centroid scores highest against `v`.
+    fn nearest_cell(&self, v: &[f32], dim: usize) -> usize {
+        let mut s = vec![0f32; self.centroids.len() / dim];
+        scores(v, &self.centroids, &mut s);
+        kmeans::argmax(&s)
     }
 
     /// The `n` cells whose centroids score highest against `query`.
