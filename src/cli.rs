@@ -32,6 +32,8 @@ pub enum Command {
     },
     /// Benchmarks against a running daemon.
     Bench(BenchArgs),
+    /// Source helpers that need no daemon.
+    Sources(SourcesArgs),
     /// Replace the database with a snapshot (the daemon must be stopped).
     /// The current database is moved aside, never deleted.
     Restore {
@@ -133,6 +135,40 @@ pub enum CtlCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Each source (database or folder) with its state and sync stats.
+    Sources,
+    /// Sync a source now: changes since the last sync, or everything with --full.
+    Sync {
+        source: String,
+        /// Only this table.
+        #[arg(long, value_name = "TABLE")]
+        table: Option<String>,
+        /// Read every row (also removes concepts whose rows are gone).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Show a concept (`table:row_id`); with options, edit or remove it in
+    /// memory (the source is never touched).
+    Concept {
+        name: String,
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// Set its recall weight.
+        #[arg(long, value_name = "X")]
+        strength: Option<f64>,
+        /// Replace its text in memory (an overlay; the source keeps its own).
+        #[arg(long, value_name = "TEXT", conflicts_with = "clear_text")]
+        text: Option<String>,
+        /// Drop the overlay: back to the source's text.
+        #[arg(long)]
+        clear_text: bool,
+        /// Remove it from memory (syncing will not bring it back).
+        #[arg(long, conflicts_with_all = ["strength", "text", "clear_text", "restore"])]
+        remove: bool,
+        /// Bring a removed concept back.
+        #[arg(long)]
+        restore: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -219,4 +255,20 @@ pub struct CoreArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SourcesArgs {
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: SourcesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcesCommand {
+    /// Print the SQL of a trigger that announces a PostgreSQL table's
+    /// changes on the source's notify_channel. memd never installs it: run
+    /// it yourself (e.g. `| psql …`) as the table's owner.
+    TriggerSql { source: String, table: String },
 }

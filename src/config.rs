@@ -29,6 +29,13 @@ pub enum ConfigError {
         key: &'static str,
         message: String,
     },
+    /// Like `Invalid`, for keys inside lists (e.g. `sources.sqlite[shop].path`).
+    #[error("config file {path}: invalid value for `{key}`: {message}")]
+    InvalidKey {
+        path: String,
+        key: String,
+        message: String,
+    },
 }
 
 /// Where the effective configuration came from.
@@ -58,6 +65,7 @@ pub struct Config {
     pub recall: RecallConfig,
     pub index: IndexConfig,
     pub checkpoint: CheckpointConfig,
+    pub sources: crate::sources::config::SourcesConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -606,6 +614,13 @@ impl Config {
                 "must be between 1 and recall.max_k".into(),
             ));
         }
+        if let Err(e) = self.sources.validate() {
+            return Err(ConfigError::InvalidKey {
+                path: origin.to_owned(),
+                key: e.key,
+                message: e.message,
+            });
+        }
         Ok(())
     }
 
@@ -809,6 +824,19 @@ mod tests {
             "allowed_uids =",
             "dir =",
             "model_dir =",
+            "id_column =",
+            "text_columns =",
+            "cursor_column =",
+            "password_env =",
+            "poll_interval_s =",
+            "full_sync_schedule =",
+            "notify_channel =",
+            "connect_timeout_s =",
+            "allowed_tables =",
+            "include =",
+            "exclude =",
+            "namespace =",
+            "watch =",
         ] {
             if !text.contains(key) {
                 missing.push(key.to_owned());
@@ -879,6 +907,11 @@ mod tests {
             ("[index]\ncell_factor = 0.0\n", "index.cell_factor"),
             ("[store]\nread_connections = 0\n", "store.read_connections"),
             ("[store]\nsynchronous = \"off\"\n", "store.synchronous"),
+            ("[sources]\nbatch_size = 0\n", "sources.batch_size"),
+            (
+                "[[sources.sqlite]]\nname = \"s\"\npath = \"/x.db\"\nallowed_tables = [\"a;b\"]\n",
+                "sources.sqlite[s].allowed_tables",
+            ),
         ] {
             let err = Config::from_toml(text, "f").unwrap_err().to_string();
             assert!(err.contains(key), "{text:?} -> {err}");

@@ -297,6 +297,50 @@ async fn dispatch(conn: &mut Connection, args: &CtlArgs) -> Result<i32, CtlError
             )
             .await?
         }
+        CtlCommand::Sources => conn.call(Method::GET, "/v1/sources", None).await?,
+        CtlCommand::Sync {
+            source,
+            table,
+            full,
+        } => {
+            let mut body = json!({"full": full});
+            if let Some(t) = table {
+                body["table"] = json!(t);
+            }
+            let path = format!("/v1/sources/{}/sync", enc(source));
+            conn.call(Method::POST, &path, Some(body)).await?
+        }
+        CtlCommand::Concept {
+            name,
+            namespace,
+            strength,
+            text,
+            clear_text,
+            remove,
+            restore,
+        } => {
+            let mut path = format!("/v1/concepts/{}", enc(name));
+            if let Some(ns) = namespace {
+                path.push_str(&format!("?namespace={}", enc(ns)));
+            }
+            if *remove {
+                conn.call(Method::DELETE, &path, None).await?
+            } else if strength.is_some() || text.is_some() || *clear_text || *restore {
+                let mut body = json!({"restore": restore});
+                if let Some(x) = strength {
+                    body["strength"] = json!(x);
+                }
+                if let Some(t) = text {
+                    body["text"] = json!(t);
+                }
+                if *clear_text {
+                    body["text"] = Value::Null;
+                }
+                conn.call(Method::PATCH, &path, Some(body)).await?
+            } else {
+                conn.call(Method::GET, &path, None).await?
+            }
+        }
     };
     Ok(print_answer(&args.command, answer, json_out))
 }
@@ -496,8 +540,66 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
             }
         }
         CtlCommand::Import { .. } | CtlCommand::Export { .. } | CtlCommand::ImportAll { .. } => {}
+        CtlCommand::Sources => print_sources(&value),
+        CtlCommand::Sync { .. } => {
+            for t in value["tables"].as_array().cloned().unwrap_or_default() {
+                println!(
+                    "{}/{}: {} rows read, {} synced, {} deleted{}",
+                    s(&value["source"]),
+                    s(&t["table"]),
+                    s(&t["rows"]),
+                    s(&t["synced"]),
+                    s(&t["deleted"]),
+                    if t["full"].as_bool() == Some(true) { " (full)" } else { "" }
+                );
+            }
+        }
+        CtlCommand::Concept { .. } => {
+            let c = &value["concept"];
+            if value["removed"].as_bool() == Some(true) {
+                println!("removed {} from memory (the source is unchanged)", s(&c["name"]));
+            } else {
+                println!("{}  [{} {}/{} row {}]", s(&c["name"]), s(&c["namespace"]), s(&c["source"]), s(&c["table"]), s(&c["row_id"]));
+                println!("strength {}  synced {}{}{}", s(&c["strength"]), s(&c["synced_at"]),
+                    if c["overlay"].is_string() { "  (edited text)" } else { "" },
+                    if c["removed"].as_bool() == Some(true) { "  (removed from memory)" } else { "" });
+                println!("{}", s(&c["text"]));
+            }
+        }
     }
     EXIT_OK
+}
+
+fn print_sources(value: &Value) {
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let list = value["sources"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("no sources configured ([[sources.sqlite]], [[sources.postgres]], [[sources.files]])");
+    }
+    for src in list {
+        println!("{} ({}) {}  since {}", s(&src["name"]), s(&src["kind"]), s(&src["state"]), s(&src["since"]));
+        if !src["last_error"].is_null() {
+            println!("  error: {}", s(&src["last_error"]));
+        }
+        if src["kind"] == "files" {
+            let st = &src["stats"];
+            println!("  {} documents, {} chunks; synced {} deleted {} unchanged {} errors {}",
+                s(&src["documents"]), s(&src["chunks"]), s(&st["synced"]), s(&st["deleted"]), s(&st["unchanged"]), s(&st["errors"]));
+            continue;
+        }
+        for (t, st) in src["tables"].as_object().cloned().unwrap_or_default() {
+            println!("  {t}: {} concepts; synced {} deleted {} errors {} retries {} overwrite_warnings {} last sync {}",
+                s(&st["concepts"]), s(&st["synced"]), s(&st["deleted"]), s(&st["errors"]), s(&st["retries"]),
+                s(&st["overwrite_warnings"]), s(&st["last_sync_at"]));
+            if !st["last_error"].is_null() {
+                println!("    last error: {}", s(&st["last_error"]));
+            }
+        }
+    }
 }
 
 fn one_line(text: &str, max: usize) -> String {

@@ -20,3 +20,4 @@ pub mod recall;
 pub mod restore;
 pub mod store;
 pub mod time;
+pub mod sources;

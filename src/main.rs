@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use memd::cli::{BenchCommand, Cli, Command};
+use memd::cli::{BenchCommand, Cli, Command, SourcesCommand};
 use memd::config::Config;
 use memd::{bench, ctl, daemon, logging};
 
@@ -68,6 +68,34 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("memd restore: {e}");
                     ExitCode::from(1)
+                }
+            }
+        }
+        Command::Sources(args) => {
+            let loaded = match Config::load(args.config.as_deref()) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("memd: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match args.command {
+                SourcesCommand::TriggerSql { source, table } => {
+                    let Some(src) = loaded.config.sources.postgres.iter().find(|p| p.name == source)
+                    else {
+                        eprintln!("memd: no [[sources.postgres]] named `{source}` in {}", loaded.source);
+                        return ExitCode::from(1);
+                    };
+                    match memd::sources::postgres::trigger_sql(src, &table) {
+                        Ok(sql) => {
+                            print!("{sql}");
+                            ExitCode::SUCCESS
+                        }
+                        Err(e) => {
+                            eprintln!("memd: {e}");
+                            ExitCode::from(1)
+                        }
+                    }
                 }
             }
         }

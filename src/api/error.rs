@@ -95,3 +95,22 @@ impl From<RecallError> for ApiError {
         }
     }
 }
+
+impl From<crate::sources::SourceError> for ApiError {
+    fn from(e: crate::sources::SourceError) -> Self {
+        use crate::sources::SourceError;
+        match e {
+            SourceError::Store(s) => s.into(),
+            SourceError::NotFound(m) => ApiError::not_found(m),
+            SourceError::Refused(m) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "refused", m)
+            }
+            e @ SourceError::Config { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "source_config", e.to_string())
+            }
+            SourceError::Unavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "source_unavailable", m)
+            }
+        }
+    }
+}

@@ -47,6 +47,7 @@ pub struct AppState {
     pub allowed_uids: Arc<Vec<u32>>,
     pub checkpointer: Arc<crate::checkpoint::Checkpointer>,
     pub embed_queue: Arc<crate::embed::queue::EmbedQueue>,
+    pub sources: crate::sources::Sources,
 }
 
 impl AppState {
@@ -84,6 +85,15 @@ pub fn router(state: AppState) -> Router {
             // Streamed line by line: no whole-body limit (each line is bounded).
             post(routes::backup::import_all).layer(DefaultBodyLimit::disable()),
         )
+        .route("/v1/sources", get(routes::sources::list))
+        .route("/v1/sources/{name}/sync", post(routes::sources::sync))
+        .route("/v1/sources/{name}/rows", post(routes::sources::rows))
+        .route(
+            "/v1/concepts/{*name}",
+            get(routes::sources::show)
+                .patch(routes::sources::patch)
+                .delete(routes::sources::delete),
+        )
         .fallback(|| async { ApiError::not_found("no such route; see README for the API") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -92,7 +102,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Routes whose work grows with the store (a snapshot, a full import) and
 /// so are not cut off by `api.request_timeout_s`.
-const UNTIMED_ROUTES: &[&str] = &["/v1/checkpoint", "/v1/import-all"];
+const UNTIMED_ROUTES: &[&str] = &[
+    "/v1/checkpoint",
+    "/v1/import-all",
+    "/v1/sources/{name}/sync",
+];
 
 /// Peer check, timeout and metrics for every request.
 async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {

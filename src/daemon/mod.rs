@@ -55,6 +55,8 @@ pub enum DaemonError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("source configuration: {0}")]
+    Source(#[from] crate::sources::SourceError),
 }
 
 pub struct Control {
@@ -129,6 +131,16 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         "store open"
     );
 
+    let sources =
+        crate::sources::Sources::new(store.clone(), &cfg.sources, Some(embed_queue.clone()));
+    if let Err(e) = sources.check_schemas().await {
+        drop(sources);
+        drop(embed_queue);
+        drop(checkpointer);
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        return Err(e.into());
+    }
+
     let listener = socket::bind(&socket_path, cfg.daemon.socket_mode.0)?;
     let socket_ino = std::fs::metadata(&socket_path).map(|m| m.ino()).ok();
     let state = AppState {
@@ -144,6 +156,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         allowed_uids: Arc::new(cfg.allowed_uids()),
         checkpointer: checkpointer.clone(),
         embed_queue: embed_queue.clone(),
+        sources: sources.clone(),
     };
     let listener = api::uds::UdsListener::new(listener, cfg.api.max_connections);
     let stop_accepting = control.shutdown.clone();
@@ -161,6 +174,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     let watchdog = notify::spawn_watchdog(store.clone(), control.shutdown.clone());
     let checkpoint_worker = checkpointer.spawn_worker(control.shutdown.clone());
     let embed_worker = embed_queue.spawn(control.shutdown.clone());
+    let source_tasks = sources.spawn(control.shutdown.clone());
 
     let mut server_done = false;
     loop {
@@ -201,6 +215,13 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     if let Some(w) = watchdog {
         w.abort();
     }
+    // A source stops between its operations; a write in flight completes.
+    for t in source_tasks {
+        if tokio::time::timeout(grace, t).await.is_err() {
+            tracing::warn!("a source task did not stop in time");
+        }
+    }
+    drop(sources);
     if let Some(w) = checkpoint_worker {
         // It stops at its next select; a checkpoint in progress finishes first.
         let _ = w.await;
@@ -335,6 +356,17 @@ fn reload(state: &AppState, control: &Control) {
         && let Err(e) = log.set_level(&merged.log.level)
     {
         tracing::error!(error = %e, "could not apply log.level");
+    }
+    if new.sources != old.sources {
+        // Source entries apply after a restart; check them now so a wrong
+        // table or column is reported at reload, not at the next start.
+        let cfg = new.sources.clone();
+        tokio::spawn(async move {
+            match crate::sources::check_schemas(&cfg).await {
+                Ok(()) => tracing::info!("the reloaded sources configuration matches the sources' schemas"),
+                Err(e) => tracing::error!(error = %e, "the reloaded sources configuration does not match a source; fix it before restarting"),
+            }
+        });
     }
     *running = merged;
     let source = match loaded.source {

@@ -4,3 +4,4 @@ pub mod backup;
 pub mod recall;
 pub mod sessions;
 pub mod system;
+pub mod sources;

@@ -1,0 +1,156 @@
+//! Sources and concepts: `GET /v1/sources`, `POST /v1/sources/{name}/sync`,
+//! `POST /v1/sources/{name}/rows`, `GET|PATCH|DELETE /v1/concepts/{name}`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, AppState, JsonBody};
+use crate::sources::RowsRequest;
+use crate::sources::memory::{self, ConceptEdit};
+
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"sources": state.sources.list().await}))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncIn {
+    #[serde(default)]
+    table: Option<String>,
+    #[serde(default)]
+    full: bool,
+}
+
+pub async fn sync(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req: SyncIn = if body.iter().all(u8::is_ascii_whitespace) {
+        SyncIn::default()
+    } else {
+        crate::api::parse_json(&body)?
+    };
+    let reports = state
+        .sources
+        .sync(&name, req.table.as_deref(), req.full)
+        .await?;
+    Ok(Json(json!({"source": name, "tables": reports})))
+}
+
+pub async fn rows(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<RowsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let report = state.sources.rows(&name, req).await?;
+    Ok(Json(json!({"source": name, "result": report})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConceptQuery {
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+/// The one concept of that name (in `namespace` when given); 409 when the
+/// name is ambiguous across namespaces.
+async fn find(
+    state: &AppState,
+    name: &str,
+    namespace: Option<String>,
+) -> Result<memory::ConceptView, ApiError> {
+    let n = name.to_owned();
+    let mut found = state
+        .store
+        .read(move |c| memory::concepts_by_name(c, &n, namespace.as_deref()))
+        .await?;
+    match found.len() {
+        0 => Err(ApiError::not_found(format!("no concept named `{name}`"))),
+        1 => Ok(found.pop().expect("one")),
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "ambiguous",
+            format!("`{name}` exists in several namespaces; add ?namespace="),
+        )),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ConceptQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let c = find(&state, &name, q.namespace).await?;
+    Ok(Json(json!({"concept": c})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchIn {
+    #[serde(default)]
+    strength: Option<f64>,
+    /// A string sets the overlay; null clears it.
+    #[serde(default, deserialize_with = "some_or_null")]
+    text: Option<Option<String>>,
+    #[serde(default)]
+    restore: bool,
+}
+
+fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ConceptQuery>,
+    JsonBody(req): JsonBody<PatchIn>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(s) = req.strength
+        && !(s.is_finite() && (0.0..=10.0).contains(&s))
+    {
+        return Err(ApiError::invalid("strength must be between 0 and 10"));
+    }
+    if let Some(Some(t)) = &req.text {
+        let max = state.config().api.max_content_bytes;
+        if t.trim().is_empty() {
+            return Err(ApiError::invalid("text must not be empty (null clears the overlay)"));
+        }
+        if t.len() > max {
+            return Err(ApiError::invalid(format!("text is longer than api.max_content_bytes ({max})")));
+        }
+    }
+    let c = find(&state, &name, q.namespace).await?;
+    let edit = ConceptEdit {
+        strength: req.strength,
+        text: req.text,
+        restore: req.restore,
+    };
+    let (n, ns, now) = (c.name.clone(), c.namespace.clone(), crate::time::now_ms());
+    let updated = state
+        .store
+        .write(move |ctx| memory::edit_concept(ctx, &n, &ns, edit, now))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no concept named `{name}`")))?;
+    state.embed_queue.wake();
+    Ok(Json(json!({"concept": updated})))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ConceptQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let c = find(&state, &name, q.namespace).await?;
+    let (n, ns, now) = (c.name.clone(), c.namespace.clone(), crate::time::now_ms());
+    let removed = state
+        .store
+        .write(move |ctx| memory::remove_concept(ctx, &n, &ns, now))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no concept named `{name}`")))?;
+    Ok(Json(json!({"removed": true, "concept": removed})))
+}

@@ -1,0 +1,164 @@
+//! Files sources: a folder walked recursively, files matched by glob
+//! include/exclude, each file's chunks kept in step with its content.
+//!
+//! A file whose size and modification time are unchanged is not read; one
+//! whose content hash is unchanged costs one read and nothing else (no
+//! chunk is rewritten, nothing re-embedded); a changed file replaces its
+//! chunks; a file gone (deleted or moved away) takes its chunks with it.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use sha2::{Digest, Sha256};
+
+use super::chunk::{self, Kind};
+use super::config::FilesSource;
+use super::memory::{self, DocState};
+use super::{Source, SourceError, Sources, TableReport};
+
+fn globs(list: &[String]) -> Result<GlobSet, SourceError> {
+    let mut b = GlobSetBuilder::new();
+    for g in list {
+        b.add(Glob::new(g).map_err(|e| SourceError::Refused(format!("glob `{g}`: {e}")))?);
+    }
+    b.build()
+        .map_err(|e| SourceError::Refused(format!("globs: {e}")))
+}
+
+/// Every matching regular file under `root` with its size and mtime (ns).
+/// Symbolic links to directories are not followed (no cycles).
+fn walk(root: &Path, include: &GlobSet, exclude: &GlobSet) -> Result<Vec<(String, PathBuf, i64, i64)>, SourceError> {
+    if !root.is_dir() {
+        return Err(SourceError::Unavailable(format!(
+            "{}: not a directory",
+            root.display()
+        )));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if dir == root => {
+                return Err(SourceError::Unavailable(format!("{}: {e}", dir.display())));
+            }
+            Err(e) => {
+                tracing::debug!(dir = %dir.display(), error = %e, "skipping an unreadable directory");
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Some(rel) = super::relative(root, &path) else { continue };
+            if !include.is_match(&rel) || exclude.is_match(&rel) {
+                continue;
+            }
+            // Follow a link to a file, not to a directory.
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+            out.push((rel, path, meta.len() as i64, mtime));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub(super) async fn scan(
+    sources: &Sources,
+    s: &Source,
+    f: &FilesSource,
+    docs: &mut HashMap<String, DocState>,
+    full: bool,
+) -> Result<TableReport, SourceError> {
+    let cfg = &sources.inner.cfg;
+    let (include, exclude) = (globs(&f.include)?, globs(&f.exclude)?);
+    let root = f.path.clone();
+    let files = tokio::task::spawn_blocking(move || walk(&root, &include, &exclude))
+        .await
+        .map_err(|e| SourceError::Unavailable(e.to_string()))??;
+    let mut report = TableReport {
+        table: "files".into(),
+        full,
+        ..Default::default()
+    };
+    let store = &sources.inner.store;
+    let seen: HashSet<String> = files.iter().map(|f| f.0.clone()).collect();
+    let mut unchanged = 0u64;
+    for (rel, path, bytes, mtime) in files {
+        report.rows += 1;
+        let known = docs.get(&rel);
+        if !full && known.is_some_and(|d| d.bytes == bytes && d.mtime_ns == mtime) {
+            unchanged += 1;
+            continue;
+        }
+        if bytes as u64 > cfg.max_file_bytes {
+            tracing::warn!(source = %s.name, file = %path.display(), bytes, "file larger than sources.max_file_bytes; skipped");
+            continue;
+        }
+        let p = path.clone();
+        let content = match tokio::task::spawn_blocking(move || std::fs::read(&p)).await {
+            Ok(Ok(c)) => c,
+            // Vanished between the walk and the read: the next scan sees it gone.
+            Ok(Err(e)) => {
+                tracing::debug!(file = %path.display(), error = %e, "could not read a file");
+                continue;
+            }
+            Err(e) => return Err(SourceError::Unavailable(e.to_string())),
+        };
+        let state = DocState {
+            hash: super::table::hex(&Sha256::digest(&content)),
+            bytes,
+            mtime_ns: mtime,
+        };
+        let (name, ns) = (s.name.clone(), s.namespace.clone());
+        if known.is_some_and(|d| d.hash == state.hash) {
+            unchanged += 1;
+            let (st, r) = (state.clone(), rel.clone());
+            store
+                .write(move |ctx| memory::touch_document(ctx, &name, &r, &st))
+                .await?;
+            docs.insert(rel, state);
+            continue;
+        }
+        let text = String::from_utf8_lossy(&content).into_owned();
+        let chunks = chunk::chunk(Kind::of(&path), &text, cfg.chunk_chars);
+        let (st, r, now) = (state.clone(), rel.clone(), crate::time::now_ms());
+        let applied = store
+            .write(move |ctx| memory::apply_document(ctx, &name, &ns, &r, &st, chunks, now))
+            .await?;
+        tracing::debug!(source = %s.name, file = %rel, chunks_written = applied.chunks_written, "file synced");
+        docs.insert(rel, state);
+        report.synced += 1;
+    }
+    let gone: Vec<String> = docs.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+    for rel in gone {
+        let (name, ns, r) = (s.name.clone(), s.namespace.clone(), rel.clone());
+        store
+            .write(move |ctx| memory::remove_document(ctx, &name, &ns, &r))
+            .await?;
+        docs.remove(&rel);
+        report.deleted += 1;
+    }
+    if report.synced > 0 {
+        sources.wrote();
+    }
+    sources.stat(s, "files", |t| {
+        t.synced += report.synced;
+        t.deleted += report.deleted;
+        t.unchanged += unchanged;
+    });
+    if report.synced + report.deleted > 0 {
+        tracing::info!(source = %s.name, files = report.rows, synced = report.synced, deleted = report.deleted, "folder synced");
+    }
+    Ok(report)
+}

@@ -1,0 +1,509 @@
+//! How sources are kept in memd's own database: concepts and documents in
+//! their tables, their searchable text as items (tiers `concept` and
+//! `chunk`). The `apply_*` functions run on the writer thread inside
+//! [`Store::write`](crate::store::Store::write); the `load_*` ones on a
+//! reader.
+//!
+//! Invariants: one concept per (source, table, row id) and one item per
+//! concept (re-syncing replaces, never adds); an unchanged text leaves the
+//! item untouched, so nothing is re-embedded; a removed concept stays out
+//! of memory until the user restores it, whatever the source does.
+
+use std::collections::HashMap;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::json;
+
+use super::chunk::Chunk;
+use crate::store::items::{ItemSel, NewItem, Tier, WriteCtx};
+use crate::store::StoreError;
+
+/// A row on its way into memory.
+#[derive(Debug, Clone)]
+pub struct ConceptIn {
+    pub row_id: String,
+    pub name: String,
+    pub text: String,
+    pub fingerprint: String,
+    pub marker: Option<String>,
+}
+
+/// Where concepts of one table go.
+#[derive(Debug, Clone)]
+pub struct TableTarget {
+    pub source: String,
+    pub table: String,
+    pub namespace: String,
+    pub default_strength: f64,
+}
+
+impl TableTarget {
+    pub fn parent(&self) -> String {
+        format!("{}/{}", self.source, self.table)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Applied {
+    /// Concepts created or replaced.
+    pub written: u64,
+    /// Names of concepts whose user edit the source overwrote.
+    pub overwritten: Vec<String>,
+}
+
+fn concept_item(t: &TableTarget, c: &ConceptIn, text: String, weight: f64, now: i64) -> NewItem {
+    NewItem {
+        tier: Tier::Concept,
+        namespace: t.namespace.clone(),
+        key: c.name.clone(),
+        parent: Some(t.parent()),
+        text,
+        attrs: json!({"source": t.source, "name": c.name, "table": t.table, "row_id": c.row_id}),
+        weight,
+        created_at: now,
+    }
+}
+
+pub fn apply_concepts(
+    ctx: &mut WriteCtx<'_>,
+    t: &TableTarget,
+    rows: Vec<ConceptIn>,
+    now: i64,
+) -> Result<Applied, StoreError> {
+    let mut out = Applied::default();
+    for c in rows {
+        let found: Option<(String, Option<String>, f64, bool, Option<i64>)> = ctx
+            .conn()
+            .prepare_cached(
+                "SELECT fingerprint, overlay, strength, removed, item_id FROM concepts
+                 WHERE source = ?1 AND tbl = ?2 AND row_id = ?3",
+            )?
+            .query_row(params![t.source, t.table, c.row_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()?;
+        match found {
+            Some((fp, _, _, removed, item)) if fp == c.fingerprint && (removed || item.is_some()) => {
+                ctx.conn()
+                    .prepare_cached(
+                        "UPDATE concepts SET marker = ?4, synced_at = ?5
+                         WHERE source = ?1 AND tbl = ?2 AND row_id = ?3",
+                    )?
+                    .execute(params![t.source, t.table, c.row_id, c.marker, now])?;
+            }
+            Some((_, _, _, true, _)) => {
+                ctx.conn()
+                    .prepare_cached(
+                        "UPDATE concepts SET fingerprint = ?4, source_text = ?5, marker = ?6, synced_at = ?7
+                         WHERE source = ?1 AND tbl = ?2 AND row_id = ?3",
+                    )?
+                    .execute(params![
+                        t.source,
+                        t.table,
+                        c.row_id,
+                        c.fingerprint,
+                        c.text,
+                        c.marker,
+                        now
+                    ])?;
+            }
+            Some((_, overlay, strength, false, _)) => {
+                if overlay.is_some() {
+                    out.overwritten.push(c.name.clone());
+                }
+                let w = ctx.upsert_item(concept_item(t, &c, c.text.clone(), strength, now))?;
+                ctx.conn()
+                    .prepare_cached(
+                        "UPDATE concepts SET fingerprint = ?4, source_text = ?5, marker = ?6, synced_at = ?7,
+                         overlay = NULL, item_id = ?8, name = ?9, namespace = ?10
+                         WHERE source = ?1 AND tbl = ?2 AND row_id = ?3",
+                    )?
+                    .execute(params![
+                        t.source,
+                        t.table,
+                        c.row_id,
+                        c.fingerprint,
+                        c.text,
+                        c.marker,
+                        now,
+                        w.id,
+                        c.name,
+                        t.namespace
+                    ])?;
+                out.written += 1;
+            }
+            None => {
+                let w = ctx.upsert_item(concept_item(t, &c, c.text.clone(), t.default_strength, now))?;
+                ctx.conn()
+                    .prepare_cached(
+                        "INSERT INTO concepts (source, tbl, row_id, namespace, name, item_id, fingerprint,
+                         source_text, strength, marker, synced_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    )?
+                    .execute(params![
+                        t.source,
+                        t.table,
+                        c.row_id,
+                        t.namespace,
+                        c.name,
+                        w.id,
+                        c.fingerprint,
+                        c.text,
+                        t.default_strength,
+                        c.marker,
+                        now
+                    ])?;
+                out.written += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the concepts of these rows (gone from the source) and their
+/// items; returns how many concepts went.
+pub fn delete_concepts(
+    ctx: &mut WriteCtx<'_>,
+    t: &TableTarget,
+    row_ids: &[String],
+) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for id in row_ids {
+        let found: Option<(String, String)> = ctx
+            .conn()
+            .prepare_cached(
+                "DELETE FROM concepts WHERE source = ?1 AND tbl = ?2 AND row_id = ?3 RETURNING name, namespace",
+            )?
+            .query_row(params![t.source, t.table, id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((name, ns)) = found {
+            ctx.delete_items(Tier::Concept, &ns, ItemSel::Keys(vec![name]))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub fn set_cursor(
+    ctx: &mut WriteCtx<'_>,
+    source: &str,
+    table: &str,
+    cursor: &Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    ctx.conn()
+        .prepare_cached(
+            "INSERT INTO source_cursors (source, tbl, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (source, tbl) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+        )?
+        .execute(params![source, table, cursor, now])?;
+    Ok(())
+}
+
+/// Row id → fingerprint of every concept of a table (removed ones too, so
+/// that they are not read again as new).
+pub fn load_fingerprints(
+    conn: &Connection,
+    source: &str,
+    table: &str,
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT row_id, fingerprint FROM concepts WHERE source = ?1 AND tbl = ?2",
+    )?;
+    let rows = stmt.query_map(params![source, table], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn load_cursor(conn: &Connection, source: &str, table: &str) -> Result<Option<Value>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT cursor FROM source_cursors WHERE source = ?1 AND tbl = ?2")?
+        .query_row(params![source, table], |r| r.get::<_, Value>(0))
+        .optional()?
+        .filter(|v| *v != Value::Null))
+}
+
+/// A concept as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConceptView {
+    pub name: String,
+    pub namespace: String,
+    pub source: String,
+    pub table: String,
+    pub row_id: String,
+    /// What memory holds: the overlay when the user edited it, else the source's text.
+    pub text: String,
+    pub source_text: String,
+    pub overlay: Option<String>,
+    pub strength: f64,
+    pub marker: Option<String>,
+    pub removed: bool,
+    pub item_id: Option<i64>,
+    pub synced_at: String,
+    pub edited_at: Option<String>,
+}
+
+pub fn concepts_by_name(
+    conn: &Connection,
+    name: &str,
+    namespace: Option<&str>,
+) -> Result<Vec<ConceptView>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, namespace, source, tbl, row_id, source_text, overlay, strength, marker, removed,
+                item_id, synced_at, edited_at
+         FROM concepts WHERE name = ?1 AND (?2 IS NULL OR namespace = ?2)",
+    )?;
+    let rows = stmt.query_map(params![name, namespace], |r| {
+        let source_text: String = r.get(5)?;
+        let overlay: Option<String> = r.get(6)?;
+        Ok(ConceptView {
+            name: r.get(0)?,
+            namespace: r.get(1)?,
+            source: r.get(2)?,
+            table: r.get(3)?,
+            row_id: r.get(4)?,
+            text: overlay.clone().unwrap_or_else(|| source_text.clone()),
+            source_text,
+            overlay,
+            strength: r.get(7)?,
+            marker: r.get(8)?,
+            removed: r.get(9)?,
+            item_id: r.get(10)?,
+            synced_at: crate::time::to_rfc3339(r.get(11)?),
+            edited_at: r.get::<_, Option<i64>>(12)?.map(crate::time::to_rfc3339),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A user's edit of a concept.
+#[derive(Debug, Clone, Default)]
+pub struct ConceptEdit {
+    pub strength: Option<f64>,
+    /// Some(None) clears the overlay (back to the source's text).
+    pub text: Option<Option<String>>,
+    /// Bring a removed concept back into memory.
+    pub restore: bool,
+}
+
+fn item_for(
+    ctx: &mut WriteCtx<'_>,
+    c: &ConceptView,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let w = ctx.upsert_item(NewItem {
+        tier: Tier::Concept,
+        namespace: c.namespace.clone(),
+        key: c.name.clone(),
+        parent: Some(format!("{}/{}", c.source, c.table)),
+        text: c.text.clone(),
+        attrs: json!({"source": c.source, "name": c.name, "table": c.table, "row_id": c.row_id}),
+        weight: c.strength,
+        created_at: now,
+    })?;
+    Ok(w.id)
+}
+
+/// Applies an edit; None when no such concept exists.
+pub fn edit_concept(
+    ctx: &mut WriteCtx<'_>,
+    name: &str,
+    namespace: &str,
+    edit: ConceptEdit,
+    now: i64,
+) -> Result<Option<ConceptView>, StoreError> {
+    let Some(mut c) = concepts_by_name(ctx.conn(), name, Some(namespace))?.pop() else {
+        return Ok(None);
+    };
+    if let Some(s) = edit.strength {
+        c.strength = s;
+    }
+    if let Some(t) = edit.text {
+        c.overlay = t;
+    }
+    c.text = c.overlay.clone().unwrap_or_else(|| c.source_text.clone());
+    if edit.restore {
+        c.removed = false;
+    }
+    c.item_id = if c.removed {
+        None
+    } else {
+        Some(item_for(ctx, &c, now)?)
+    };
+    ctx.conn().execute(
+        "UPDATE concepts SET strength = ?4, overlay = ?5, removed = ?6, item_id = ?7, edited_at = ?8
+         WHERE source = ?1 AND tbl = ?2 AND row_id = ?3",
+        params![c.source, c.table, c.row_id, c.strength, c.overlay, c.removed, c.item_id, now],
+    )?;
+    c.edited_at = Some(crate::time::to_rfc3339(now));
+    Ok(Some(c))
+}
+
+/// Removes a concept from memory (its item goes; the row stays as a
+/// tombstone so syncing does not bring it back). None when unknown.
+pub fn remove_concept(
+    ctx: &mut WriteCtx<'_>,
+    name: &str,
+    namespace: &str,
+    now: i64,
+) -> Result<Option<ConceptView>, StoreError> {
+    let Some(mut c) = concepts_by_name(ctx.conn(), name, Some(namespace))?.pop() else {
+        return Ok(None);
+    };
+    ctx.delete_items(Tier::Concept, namespace, ItemSel::Keys(vec![c.name.clone()]))?;
+    ctx.conn().execute(
+        "UPDATE concepts SET removed = 1, item_id = NULL, edited_at = ?4
+         WHERE source = ?1 AND tbl = ?2 AND row_id = ?3",
+        params![c.source, c.table, c.row_id, now],
+    )?;
+    c.removed = true;
+    c.item_id = None;
+    Ok(Some(c))
+}
+
+/// What is known of a file already in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocState {
+    pub hash: String,
+    pub bytes: i64,
+    pub mtime_ns: i64,
+}
+
+pub fn load_documents(conn: &Connection, source: &str) -> Result<HashMap<String, DocState>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT path, file_hash, bytes, mtime_ns FROM documents WHERE source = ?1",
+    )?;
+    let rows = stmt.query_map([source], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            DocState {
+                hash: r.get(1)?,
+                bytes: r.get(2)?,
+                mtime_ns: r.get(3)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DocApplied {
+    pub chunks_written: u64,
+    pub chunks_removed: u64,
+}
+
+/// Replaces a file's chunks (keys `source/path#n`); chunks whose text did
+/// not change keep their item and vector.
+pub fn apply_document(
+    ctx: &mut WriteCtx<'_>,
+    source: &str,
+    namespace: &str,
+    path: &str,
+    state: &DocState,
+    chunks: Vec<Chunk>,
+    now: i64,
+) -> Result<DocApplied, StoreError> {
+    let parent = format!("{source}/{path}");
+    let mut out = DocApplied::default();
+    let mut keep = Vec::with_capacity(chunks.len());
+    for (i, c) in chunks.iter().enumerate() {
+        let key = format!("{parent}#{i}");
+        let text = if c.heading_path.is_empty() {
+            c.text.clone()
+        } else {
+            format!("{}\n\n{}", c.heading_path.join(" > "), c.text)
+        };
+        let w = ctx.upsert_item(NewItem {
+            tier: Tier::Chunk,
+            namespace: namespace.to_owned(),
+            key: key.clone(),
+            parent: Some(parent.clone()),
+            text,
+            attrs: json!({"source": source, "path": path, "heading_path": c.heading_path, "chunk": i}),
+            weight: 1.0,
+            created_at: now,
+        })?;
+        if w.changed {
+            out.chunks_written += 1;
+        }
+        keep.push(key);
+    }
+    // Chunks past the new end of the file.
+    let stale: Vec<String> = ctx
+        .conn()
+        .prepare_cached("SELECT key FROM items WHERE tier = 'chunk' AND namespace = ?1 AND parent = ?2")?
+        .query_map(params![namespace, parent], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|k| !keep.contains(k))
+        .collect();
+    if !stale.is_empty() {
+        out.chunks_removed = ctx.delete_items(Tier::Chunk, namespace, ItemSel::Keys(stale))? as u64;
+    }
+    ctx.conn()
+        .prepare_cached(
+            "INSERT INTO documents (source, path, namespace, file_hash, bytes, mtime_ns, chunks, synced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (source, path) DO UPDATE SET namespace = excluded.namespace,
+               file_hash = excluded.file_hash, bytes = excluded.bytes, mtime_ns = excluded.mtime_ns,
+               chunks = excluded.chunks, synced_at = excluded.synced_at",
+        )?
+        .execute(params![
+            source,
+            path,
+            namespace,
+            state.hash,
+            state.bytes,
+            state.mtime_ns,
+            chunks.len() as i64,
+            now
+        ])?;
+    Ok(out)
+}
+
+/// Only the file's size and time changed: remember them (no chunk work).
+pub fn touch_document(
+    ctx: &mut WriteCtx<'_>,
+    source: &str,
+    path: &str,
+    state: &DocState,
+) -> Result<(), StoreError> {
+    ctx.conn()
+        .prepare_cached(
+            "UPDATE documents SET bytes = ?3, mtime_ns = ?4 WHERE source = ?1 AND path = ?2",
+        )?
+        .execute(params![source, path, state.bytes, state.mtime_ns])?;
+    Ok(())
+}
+
+/// A deleted (or moved) file: its chunks go. Returns the chunks removed.
+pub fn remove_document(
+    ctx: &mut WriteCtx<'_>,
+    source: &str,
+    namespace: &str,
+    path: &str,
+) -> Result<u64, StoreError> {
+    let n = ctx.delete_items(Tier::Chunk, namespace, ItemSel::Parent(format!("{source}/{path}")))?;
+    ctx.conn()
+        .prepare_cached("DELETE FROM documents WHERE source = ?1 AND path = ?2")?
+        .execute(params![source, path])?;
+    Ok(n as u64)
+}
+
+/// (concepts in memory, removed) of a table.
+pub fn concept_counts(conn: &Connection, source: &str, table: &str) -> Result<(u64, u64), StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) - coalesce(sum(removed), 0), coalesce(sum(removed), 0) FROM concepts
+             WHERE source = ?1 AND tbl = ?2",
+        )?
+        .query_row(params![source, table], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?)
+}
+
+/// (documents, chunks) of a files source.
+pub fn document_counts(conn: &Connection, source: &str) -> Result<(u64, u64), StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT count(*), coalesce(sum(chunks), 0) FROM documents WHERE source = ?1")?
+        .query_row([source], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?)
+}
