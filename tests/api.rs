@@ -548,8 +548,18 @@ fn explain_fields_follow_the_mode() {
     assert!(r["results"][0].get("explain").is_none());
     let (code, _) = d.post("/v1/recall", &json!({"query": "x", "mode": "magic"}));
     assert_eq!(code, 400);
-    let (code, r) = d.post("/v1/recall", &json!({"query": "x", "tiers": ["gist"]}));
+    let (code, r) = d.post("/v1/recall", &json!({"query": "x", "tiers": ["wisdom"]}));
     assert_eq!(code, 422, "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("wisdom"),
+        "{r}"
+    );
+    let (code, r) = d.post("/v1/recall", &json!({"query": "beta", "tiers": ["gist"]}));
+    assert_eq!(code, 200, "{r}");
+    assert!(
+        r["results"].as_array().unwrap().is_empty(),
+        "no gists yet: {r}"
+    );
 }
 
 #[test]

@@ -120,6 +120,8 @@ impl EmbedQueue {
             .store
             .read(move |c| {
                 let (unembedded, stale) = read::embedding_backlog(c, model)?;
+                let unembedded =
+                    unembedded + crate::store::items::item_embedding_backlog(c, model)?;
                 let upto: i64 = read::meta(c, FORCE_UPTO)?.and_then(|v| v.parse().ok()).unwrap_or(0);
                 let cursor: i64 = read::meta(c, FORCE_CURSOR)?.and_then(|v| v.parse().ok()).unwrap_or(0);
                 let forced: i64 = if upto > cursor {
@@ -218,6 +220,23 @@ impl EmbedQueue {
                 }
             };
             if rows.is_empty() {
+                // Exchanges are caught up: derived items (gists, eras,
+                // concepts, chunks) next.
+                match self.embed_items().await {
+                    Ok(0) => {}
+                    Ok(_) => {
+                        backoff = Duration::from_millis(500);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.failed(e, backoff);
+                        if self.pause(&shutdown, backoff).await {
+                            return;
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                }
                 if force_upto > 0 {
                     let _ = self
                         .store
@@ -294,6 +313,46 @@ impl EmbedQueue {
                 }
             }
         }
+    }
+
+    /// Embeds one batch of items without a vector of the current model;
+    /// returns how many were stored.
+    async fn embed_items(&self) -> Result<usize, String> {
+        let model = self.store.model_id();
+        let limit = self.batch_size;
+        let rows = self
+            .store
+            .read(move |c| crate::store::items::pending_item_embeddings(c, model, limit))
+            .await
+            .map_err(|e| format!("reading items to embed: {e}"))?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let started = Instant::now();
+        let embedder = self.embedder.clone();
+        let texts: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+        let vectors = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            embedder.embed(&refs)
+        })
+        .await
+        .map_err(|e| format!("embedding task failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+        let n = rows.len();
+        let triples: Vec<(i64, String, Vec<f32>)> = rows
+            .into_iter()
+            .zip(vectors)
+            .map(|((id, text), v)| (id, text, v))
+            .collect();
+        let stored = self
+            .store
+            .write(move |ctx| ctx.set_item_embeddings(triples))
+            .await
+            .map_err(|e| format!("storing item vectors: {e}"))?;
+        self.progress(n, 0, started.elapsed());
+        // An item whose text changed meanwhile is picked up again; one that
+        // was deleted is simply gone. Either way, progress was made.
+        Ok(stored.max(1))
     }
 
     /// Sleeps unless shut down first; true when shutting down.

@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use crate::config::RecallConfig;
 use crate::embed::{EmbedError, Embedder};
-use crate::store::{Exchange, Store, StoreError, read};
+use crate::store::items::{self, partition};
+use crate::store::{Exchange, Item, Store, StoreError, Tier, read};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecallError {
@@ -38,7 +39,15 @@ pub enum Mode {
     Vector,
 }
 
-pub const TIERS: &[&str] = &["exchange"];
+/// The tiers recall searches, as the API names them.
+pub const TIERS: &[&str] = &["exchange", "gist", "era", "concept", "chunk"];
+
+/// A candidate: exchanges and items have separate id spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Ref {
+    Exchange(i64),
+    Item(i64),
+}
 
 /// Fusion parameters; the request may override the configured ones.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +81,8 @@ pub struct RecallQuery {
     pub fusion: Fusion,
     /// The query's vector when the client supplied it (else `query` is embedded).
     pub vector: Option<Vec<f32>>,
+    /// Tiers to search; empty means all.
+    pub tiers: Vec<Tier>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,14 +104,52 @@ pub struct RecallHit {
     pub tier: &'static str,
     pub id: i64,
     pub ext_id: Option<String>,
-    pub session_id: String,
+    /// The exchange's session, or the session a gist summarises.
+    pub session_id: Option<String>,
     pub namespace: String,
-    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     pub content: String,
     pub created_at: String,
     pub score: f64,
+    /// An item's key within its tier (month of an era, concept name, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// An item's own attributes (a concept's source and name, a chunk's
+    /// path and heading path, …).
+    #[serde(flatten)]
+    pub attrs: serde_json::Map<String, serde_json::Value>,
     #[serde(skip)]
     pub explain: Explain,
+}
+
+/// A candidate's stored row.
+enum Row {
+    Exchange(Exchange),
+    Item(Item),
+}
+
+impl Row {
+    fn content(&self) -> &str {
+        match self {
+            Row::Exchange(e) => &e.content,
+            Row::Item(i) => &i.text,
+        }
+    }
+
+    fn created_at(&self) -> i64 {
+        match self {
+            Row::Exchange(e) => e.created_at,
+            Row::Item(i) => i.updated_at,
+        }
+    }
+
+    fn namespace(&self) -> &str {
+        match self {
+            Row::Exchange(e) => &e.namespace,
+            Row::Item(i) => &i.namespace,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -128,16 +177,27 @@ impl RecallEngine {
     pub async fn recall(&self, q: RecallQuery) -> Result<(Vec<RecallHit>, f64), RecallError> {
         let started = Instant::now();
         let n = q.fusion.candidates.max(q.k);
+        let tiers: Vec<Tier> = if q.tiers.is_empty() {
+            Tier::ALL.to_vec()
+        } else {
+            q.tiers.clone()
+        };
+        let want_exchanges = tiers.contains(&Tier::Exchange);
+        let item_tiers: Vec<Tier> = tiers
+            .iter()
+            .copied()
+            .filter(|t| *t != Tier::Exchange)
+            .collect();
 
         // The two sides are independent: run them at once (the lexical one on
         // a reader thread, the vector one on a blocking thread).
         let lexical = async {
             if q.mode == Mode::Vector {
-                return Ok::<Vec<i64>, RecallError>(Vec::new());
+                return Ok::<(Vec<i64>, Vec<i64>), RecallError>(Default::default());
             }
             let terms = lexical::terms(&q.query, &self.stopwords);
             if terms.is_empty() {
-                return Ok(Vec::new());
+                return Ok(Default::default());
             }
             let (ns, sid, max_df, max_terms) = (
                 q.namespace.clone(),
@@ -146,62 +206,96 @@ impl RecallEngine {
                 q.fusion.max_terms,
             );
             let cache = self.df_cache.clone();
+            let item_tiers = item_tiers.clone();
             Ok(self
                 .store
                 .read(move |c| {
                     let kept = lexical::prune_common(c, terms, max_df, 2, max_terms, &cache)?;
-                    match lexical::or_expression(&kept) {
-                        Some(expr) => lexical::search_exchanges(c, &expr, &ns, sid.as_deref(), n),
-                        None => Ok(Vec::new()),
-                    }
+                    let Some(expr) = lexical::or_expression(&kept) else {
+                        return Ok(Default::default());
+                    };
+                    let ex = if want_exchanges {
+                        lexical::search_exchanges(c, &expr, &ns, sid.as_deref(), n)?
+                    } else {
+                        Vec::new()
+                    };
+                    let it = items::search_items(c, &expr, &item_tiers, &ns, n)?;
+                    Ok((ex, it))
                 })
                 .await?)
         };
         let vector = async {
             if q.mode == Mode::Lexical {
-                return Ok::<Vec<crate::index::Hit>, RecallError>(Vec::new());
+                return Ok::<Vec<(Ref, f32)>, RecallError>(Vec::new());
             }
             let embedder = self.embedder.clone();
             let index = self.store.index().clone();
             let (text, ns, sid) = (q.query.clone(), q.namespace.clone(), q.session_id.clone());
             let given = q.vector.clone();
-            tokio::task::spawn_blocking(move || -> Result<Vec<crate::index::Hit>, RecallError> {
+            let item_tiers = item_tiers.clone();
+            tokio::task::spawn_blocking(move || -> Result<Vec<(Ref, f32)>, RecallError> {
                 let vector = match given {
                     Some(v) => v,
                     None => embedder.embed(&[text.as_str()])?.pop().unwrap_or_default(),
                 };
                 let index = index.read().unwrap_or_else(|p| p.into_inner());
-                Ok(index.search(&ns, sid.as_deref(), &vector, n))
+                let mut hits: Vec<(Ref, f32)> = Vec::new();
+                if want_exchanges {
+                    hits.extend(
+                        index
+                            .search(&ns, sid.as_deref(), &vector, n)
+                            .into_iter()
+                            .map(|h| (Ref::Exchange(h.id), h.score)),
+                    );
+                }
+                // Cosines of one model are comparable across tiers: one list.
+                for t in &item_tiers {
+                    hits.extend(
+                        index
+                            .search(&partition(*t, &ns), sid.as_deref(), &vector, n)
+                            .into_iter()
+                            .map(|h| (Ref::Item(h.id), h.score)),
+                    );
+                }
+                hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                hits.truncate(n);
+                Ok(hits)
             })
             .await
             .map_err(|e| RecallError::Task(e.to_string()))?
         };
         let (lexical_ids, vector_hits) = tokio::join!(lexical, vector);
-        let (lexical_ids, vector_hits) = (lexical_ids?, vector_hits?);
+        let ((lex_ex, lex_items), vector_hits) = (lexical_ids?, vector_hits?);
+        let lex_ex: Vec<Ref> = lex_ex.into_iter().map(Ref::Exchange).collect();
+        let lex_items: Vec<Ref> = lex_items.into_iter().map(Ref::Item).collect();
 
-        let vector_ids: Vec<i64> = vector_hits.iter().map(|h| h.id).collect();
-        let cosine: HashMap<i64, f32> = vector_hits.iter().map(|h| (h.id, h.score)).collect();
+        let vector_ids: Vec<Ref> = vector_hits.iter().map(|h| h.0).collect();
+        let cosine: HashMap<Ref, f32> = vector_hits.iter().copied().collect();
         let f = q.fusion;
-        let mut fused = rrf::fuse(
-            &lexical_ids,
+        let mut fused = rrf::fuse_lists(
+            &[&lex_ex, &lex_items],
             &vector_ids,
             f.rrf_k,
             f.fts_weight,
             f.vector_weight,
         );
-        let mut boosted: HashMap<i64, f64> = HashMap::new();
+        let mut boosted: HashMap<Ref, f64> = HashMap::new();
         if f.neighbor_weight > 0.0 && !fused.is_empty() {
+            // Neighbours are a property of conversation turns only.
             let top: Vec<(i64, f64)> = fused
                 .iter()
                 .take(2 * q.k)
-                .map(|x| (x.id, x.score))
+                .filter_map(|x| match x.id {
+                    Ref::Exchange(id) => Some((id, x.score)),
+                    Ref::Item(_) => None,
+                })
                 .collect();
             let ids: Vec<i64> = top.iter().map(|x| x.0).collect();
             let adj = self.store.read(move |c| read::adjacent(c, &ids)).await?;
-            let mut boost: HashMap<i64, f64> = HashMap::new();
+            let mut boost: HashMap<Ref, f64> = HashMap::new();
             for ((_, score), (_, prev, next)) in top.iter().zip(adj) {
                 for n in [prev, next].into_iter().flatten() {
-                    *boost.entry(n).or_default() += f.neighbor_weight * score;
+                    *boost.entry(Ref::Exchange(n)).or_default() += f.neighbor_weight * score;
                 }
             }
             boosted = boost.clone();
@@ -219,29 +313,59 @@ impl RecallEngine {
                 });
             }
         }
-        let candidate_ids: Vec<i64> = fused.iter().map(|x| x.id).collect();
+        let mut ex_ids = Vec::new();
+        let mut item_ids = Vec::new();
+        for x in &fused {
+            match x.id {
+                Ref::Exchange(id) => ex_ids.push(id),
+                Ref::Item(id) => item_ids.push(id),
+            }
+        }
         let session = q.session_id.clone();
         let k = q.k;
-        let (rows, recent) = self
+        let (rows, found_items, recent) = self
             .store
             .read(move |c| {
-                let rows = read::exchanges_by_id(c, &candidate_ids)?;
+                let rows = read::exchanges_by_id(c, &ex_ids)?;
+                let found = items::items_by_id(c, &item_ids)?;
                 let recent = match &session {
                     Some(s) => read::recent_exchanges(c, s, k)?,
                     None => Vec::new(),
                 };
-                Ok((rows, recent))
+                Ok((rows, found, recent))
             })
             .await?;
-        let mut by_id: HashMap<i64, Exchange> = rows.into_iter().map(|r| (r.id, r)).collect();
+        let mut by_ref: HashMap<Ref, Row> = rows
+            .into_iter()
+            .map(|r| (Ref::Exchange(r.id), Row::Exchange(r)))
+            .collect();
+        by_ref.extend(
+            found_items
+                .into_iter()
+                .map(|(id, it)| (Ref::Item(id), Row::Item(it))),
+        );
 
         // Fused order; equal scores: the newer memory first.
-        let mut ranked: Vec<(rrf::Fused, Exchange)> = fused
+        let mut ranked: Vec<(rrf::Fused<Ref>, Row)> = fused
             .into_iter()
-            .filter_map(|f| by_id.remove(&f.id).map(|r| (f, r)))
+            .filter_map(|f| by_ref.remove(&f.id).map(|r| (f, r)))
             // Defence in depth: the searches filter by namespace already.
-            .filter(|(_, r)| r.namespace == q.namespace)
+            .filter(|(_, r)| r.namespace() == q.namespace)
+            .filter(|(_, r)| match (r, &q.session_id) {
+                (Row::Item(i), Some(sid)) => i.parent.as_deref() == Some(sid.as_str()),
+                _ => true,
+            })
+            .filter(|(_, r)| match r {
+                Row::Item(i) => item_tiers.contains(&i.tier),
+                Row::Exchange(_) => want_exchanges,
+            })
             .collect();
+        for (fu, row) in ranked.iter_mut() {
+            // An item's weight (a concept's strength) scales its score.
+            if let Row::Item(i) = row {
+                fu.score *= i.weight.max(0.0);
+            }
+        }
         // Names in the question (capitalised words after the first) lift the
         // candidates that mention them.
         if f.entity_boost > 0.0 {
@@ -250,7 +374,7 @@ impl RecallEngine {
                 for (fu, row) in ranked.iter_mut() {
                     let hits = names
                         .iter()
-                        .filter(|n| contains_word(&row.content, n))
+                        .filter(|n| contains_word(row.content(), n))
                         .count();
                     if hits > 0 {
                         fu.score *= 1.0 + f.entity_boost * hits as f64 / names.len() as f64;
@@ -261,47 +385,53 @@ impl RecallEngine {
         ranked.sort_by(|a, b| {
             b.0.score
                 .total_cmp(&a.0.score)
-                .then(b.1.created_at.cmp(&a.1.created_at))
-                .then(b.1.id.cmp(&a.1.id))
+                .then(b.1.created_at().cmp(&a.1.created_at()))
+                .then(b.0.id.cmp(&a.0.id))
         });
         ranked.truncate(q.k);
         let mut hits: Vec<RecallHit> = ranked
             .into_iter()
             .map(|(f, r)| {
-                hit(
-                    r,
-                    f.score,
-                    Explain {
-                        bm25_rank: f.lexical_rank,
-                        vector_rank: f.vector_rank,
-                        fused: f.score,
-                        vector_score: cosine.get(&f.id).copied(),
-                        neighbor_boost: boosted.get(&f.id).copied(),
-                        supplement: None,
-                    },
-                )
+                let explain = Explain {
+                    bm25_rank: f.lexical_rank,
+                    vector_rank: f.vector_rank,
+                    fused: f.score,
+                    vector_score: cosine.get(&f.id).copied(),
+                    neighbor_boost: boosted.get(&f.id).copied(),
+                    supplement: None,
+                };
+                match r {
+                    Row::Exchange(e) => hit(e, f.score, explain),
+                    Row::Item(i) => item_hit(i, f.score, explain),
+                }
             })
             .collect();
         // Tail supplement: the session's recent turns back-fill free places
         // after every direct match, never ahead of one.
-        let seen: HashSet<i64> = hits.iter().map(|h| h.id).collect();
-        for r in recent {
-            if hits.len() >= q.k {
-                break;
-            }
-            if !seen.contains(&r.id) {
-                hits.push(hit(
-                    r,
-                    0.0,
-                    Explain {
-                        bm25_rank: None,
-                        vector_rank: None,
-                        fused: 0.0,
-                        vector_score: None,
-                        neighbor_boost: None,
-                        supplement: Some("recent"),
-                    },
-                ));
+        if want_exchanges {
+            let seen: HashSet<i64> = hits
+                .iter()
+                .filter(|h| h.tier == "exchange")
+                .map(|h| h.id)
+                .collect();
+            for r in recent {
+                if hits.len() >= q.k {
+                    break;
+                }
+                if !seen.contains(&r.id) {
+                    hits.push(hit(
+                        r,
+                        0.0,
+                        Explain {
+                            bm25_rank: None,
+                            vector_rank: None,
+                            fused: 0.0,
+                            vector_score: None,
+                            neighbor_boost: None,
+                            supplement: Some("recent"),
+                        },
+                    ));
+                }
             }
         }
         if let Some(budget) = q.budget_chars {
@@ -316,12 +446,35 @@ fn hit(r: Exchange, score: f64, explain: Explain) -> RecallHit {
         tier: "exchange",
         id: r.id,
         ext_id: r.ext_id,
-        session_id: r.session_id,
+        session_id: Some(r.session_id),
         namespace: r.namespace,
-        role: r.role,
+        role: Some(r.role),
         content: r.content,
         created_at: crate::time::to_rfc3339(r.created_at),
         score,
+        key: None,
+        attrs: serde_json::Map::new(),
+        explain,
+    }
+}
+
+fn item_hit(i: Item, score: f64, explain: Explain) -> RecallHit {
+    let attrs = match i.attrs {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    RecallHit {
+        tier: i.tier.as_str(),
+        id: i.id,
+        ext_id: None,
+        session_id: (i.tier == Tier::Gist).then(|| i.parent.clone()).flatten(),
+        namespace: i.namespace,
+        role: None,
+        content: i.text,
+        created_at: crate::time::to_rfc3339(i.updated_at),
+        score,
+        key: Some(i.key),
+        attrs,
         explain,
     }
 }

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_fts_namespace",
         include_str!("migrations/0003_fts_namespace.sql"),
     ),
+    ("0004_items", include_str!("migrations/0004_items.sql")),
 ];
 
 /// The schema version this build writes.

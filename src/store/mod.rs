@@ -11,6 +11,7 @@
 pub mod backup;
 mod error;
 pub mod export;
+pub mod items;
 pub mod migrate;
 pub mod read;
 pub mod types;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
+pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, WriteCtx};
 pub use types::*;
 pub use writer::{ImportMsg, blob_to_vector, vector_to_blob};
 
@@ -148,6 +150,7 @@ impl Store {
         };
         index.begin_bulk(layout);
         load_index(&conn, model_id, &mut index)?;
+        items::load_item_vectors(&conn, model_id, &mut index)?;
         index.finish_bulk();
         let vectors_loaded = index.len();
         let index = Arc::new(RwLock::new(index));
@@ -284,6 +287,20 @@ impl Store {
         session_id: String,
     ) -> Result<Option<DeletedSession>, StoreError> {
         self.send(|reply| WriteOp::DeleteSession { session_id, reply })
+            .await
+    }
+
+    /// Runs `f` on the writer thread in its own savepoint of a group
+    /// transaction (short: every other write waits for it). The result is
+    /// returned once the transaction has committed; an `Err` from `f` rolls
+    /// back only its own savepoint. Index changes recorded through the
+    /// context apply after the commit.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.send(|reply| WriteOp::Custom(Box::new(writer::Custom { f, reply })))
             .await
     }
 

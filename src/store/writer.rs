@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::export::{Record, insert_records};
+use super::items::{Tier, WriteCtx, partition};
 use super::types::{DEFAULT_NAMESPACE, DeletedSession, InsertOutcome, NewExchange};
 use crate::index::VectorIndex;
 
@@ -58,12 +59,61 @@ pub(crate) enum WriteOp {
         meta: Vec<(String, Option<String>)>,
         reply: Reply<usize>,
     },
+    /// A closure from another layer (dream, sources) run in its own
+    /// savepoint; it replies itself once the transaction has committed.
+    Custom(CustomOp),
     /// Commit what was queued before it, then stop and close the database.
     Shutdown,
 }
 
+/// A type-erased [`super::Store::write`] call.
+pub(crate) type CustomOp = Box<dyn CustomWrite>;
+
+pub(crate) type Deliver = Box<dyn FnOnce(Option<StoreError>) + Send>;
+
+pub(crate) trait CustomWrite: Send {
+    /// Runs against the write context; says whether its savepoint stands
+    /// and returns what delivers its result (or the commit's failure).
+    fn run(self: Box<Self>, ctx: &mut WriteCtx<'_>) -> (bool, Deliver);
+    /// Answers without running (the store is closing, or the transaction
+    /// could not begin).
+    fn fail(self: Box<Self>, err: StoreError);
+}
+
+/// The one implementation: a closure and the caller's reply channel.
+pub(crate) struct Custom<T, F> {
+    pub f: F,
+    pub reply: Reply<T>,
+}
+
+impl<T, F> CustomWrite for Custom<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, ctx: &mut WriteCtx<'_>) -> (bool, Deliver) {
+        let this = *self;
+        let result = (this.f)(ctx);
+        let reply = this.reply;
+        (
+            result.is_ok(),
+            Box::new(move |commit_err| {
+                let r = match commit_err {
+                    Some(e) => Err(e),
+                    None => result,
+                };
+                drop(reply.send(r));
+            }),
+        )
+    }
+
+    fn fail(self: Box<Self>, err: StoreError) {
+        drop(self.reply.send(Err(err)));
+    }
+}
+
 /// What a committed op changes in the in-memory index.
-enum IndexEffect {
+pub(crate) enum IndexEffect {
     Add {
         id: i64,
         namespace: String,
@@ -87,6 +137,7 @@ enum Pending {
         Result<Option<DeletedSession>, StoreError>,
     ),
     Barrier(oneshot::Sender<()>),
+    Custom(Deliver),
 }
 
 pub(crate) struct Writer {
@@ -211,6 +262,7 @@ impl Writer {
         let mut fresh = VectorIndex::with_params(dim, params);
         fresh.begin_bulk(None);
         super::load_index(&self.conn, self.model_id, &mut fresh)?;
+        super::items::load_item_vectors(&self.conn, self.model_id, &mut fresh)?;
         fresh.finish_bulk();
         let n = fresh.len();
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = fresh;
@@ -293,6 +345,10 @@ impl Writer {
                     });
                     pending.push(Pending::Count(reply, result));
                 }
+                WriteOp::Custom(f) => {
+                    let deliver = run_custom(&mut tx, f, self.model_id, &mut effects);
+                    pending.push(Pending::Custom(deliver));
+                }
                 WriteOp::Barrier(reply) => pending.push(Pending::Barrier(reply)),
                 WriteOp::Shutdown | WriteOp::WalCheckpoint(_) | WriteOp::ImportAll { .. } => {}
             }
@@ -306,6 +362,7 @@ impl Writer {
                     Pending::Insert(reply, _) => drop(reply.send(Err(err.duplicate()))),
                     Pending::Delete(reply, _) => drop(reply.send(Err(err.duplicate()))),
                     Pending::Barrier(reply) => drop(reply.send(())),
+                    Pending::Custom(deliver) => deliver(Some(err.duplicate())),
                 }
             }
             return;
@@ -342,8 +399,46 @@ impl Writer {
                 Pending::Insert(reply, r) => drop(reply.send(r)),
                 Pending::Delete(reply, r) => drop(reply.send(r)),
                 Pending::Barrier(reply) => drop(reply.send(())),
+                Pending::Custom(deliver) => deliver(None),
             }
         }
+    }
+}
+
+/// Runs a [`WriteOp::Custom`] in its own savepoint; its index effects count
+/// only if the savepoint stands.
+fn run_custom(
+    tx: &mut Transaction<'_>,
+    op: CustomOp,
+    model_id: i64,
+    effects: &mut Vec<IndexEffect>,
+) -> Deliver {
+    let mut sp = match tx.savepoint() {
+        Ok(sp) => sp,
+        Err(e) => {
+            let err = StoreError::from(e);
+            return Box::new(move |_| op.fail(err));
+        }
+    };
+    let mut staged = Vec::new();
+    let (ok, deliver) = op.run(&mut WriteCtx {
+        conn: &sp,
+        effects: &mut staged,
+        model_id,
+    });
+    let kept = if ok {
+        sp.commit().map_err(StoreError::from)
+    } else {
+        sp.rollback().map_err(StoreError::from)
+    };
+    match kept {
+        Ok(()) => {
+            if ok {
+                effects.extend(staged);
+            }
+            deliver
+        }
+        Err(e) => Box::new(move |_| deliver(Some(e))),
     }
 }
 
@@ -355,6 +450,7 @@ fn fail(op: WriteOp, err: &StoreError) {
         WriteOp::ImportAll { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         WriteOp::SetEmbeddings { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         WriteOp::WalCheckpoint(reply) => drop(reply.send(Err(err.duplicate()))),
+        WriteOp::Custom(op) => op.fail(err.duplicate()),
         WriteOp::Shutdown => {}
     }
 }
@@ -524,6 +620,48 @@ fn delete_session(
         .prepare_cached("SELECT id FROM exchanges WHERE session_id = ?1")?
         .query_map([session_id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    // What the dream cycle built from this session must follow it: its gist
+    // goes, and its month's era, the profile and the narrative are rebuilt
+    // by the next pass (they are marked stale, never left citing it).
+    let gist: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT item_id, month FROM gists WHERE session_id = ?1",
+            [session_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let month: Option<String> = match &gist {
+        Some((_, m)) => Some(m.clone()),
+        None => conn
+            .query_row(
+                "SELECT strftime('%Y-%m', min(created_at) / 1000, 'unixepoch') FROM exchanges WHERE session_id = ?1",
+                [session_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten(),
+    };
+    if let Some((item_id, _)) = &gist {
+        conn.execute("DELETE FROM items WHERE id = ?1", [item_id])?;
+        effects.push(IndexEffect::Remove {
+            namespace: partition(Tier::Gist, &namespace),
+            ids: vec![*item_id],
+        });
+    }
+    if let Some(month) = &month {
+        conn.execute(
+            "UPDATE eras SET stale = 1 WHERE namespace = ?1 AND month = ?2",
+            params![namespace, month],
+        )?;
+    }
+    conn.execute(
+        "UPDATE profiles SET stale = 1 WHERE namespace = ?1",
+        [&namespace],
+    )?;
+    conn.execute(
+        "UPDATE narratives SET stale = 1 WHERE namespace = ?1",
+        [&namespace],
+    )?;
     // Explicit deletes (not only the FK cascade) keep the FTS triggers obvious.
     conn.execute("DELETE FROM exchanges WHERE session_id = ?1", [session_id])?;
     conn.execute("DELETE FROM sessions WHERE id = ?1", [session_id])?;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::sessions::{check_id, check_namespace, check_vector};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::recall::{Fusion, Mode, RecallQuery, TIERS};
-use crate::store::DEFAULT_NAMESPACE;
+use crate::store::{DEFAULT_NAMESPACE, Tier};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,17 +69,7 @@ pub async fn recall(
     if let Some(sid) = &req.session_id {
         check_id("session_id", sid)?;
     }
-    if let Some(tiers) = &req.tiers {
-        if let Some(bad) = tiers.iter().find(|t| !TIERS.contains(&t.as_str())) {
-            return Err(ApiError::invalid(format!(
-                "unknown tier `{bad}`; this store has {}",
-                TIERS.join(", ")
-            )));
-        }
-        if tiers.is_empty() {
-            return Err(ApiError::invalid("`tiers` must name at least one tier"));
-        }
-    }
+    let tiers = parse_tiers(req.tiers.as_deref())?;
     let number = |name: &str, v: Option<f64>, default: f64| -> Result<f64, ApiError> {
         match v {
             Some(x) if !(x >= 0.0 && x.is_finite()) => {
@@ -118,6 +108,7 @@ pub async fn recall(
             budget_chars: req.budget_chars,
             fusion,
             vector,
+            tiers,
         })
         .await?;
     let results: Vec<Value> = results
@@ -133,4 +124,25 @@ pub async fn recall(
     Ok(Json(
         json!({"results": results, "mode": mode, "took_ms": took_ms}),
     ))
+}
+
+/// The request's `tiers` (absent: all of them).
+pub fn parse_tiers(tiers: Option<&[String]>) -> Result<Vec<Tier>, ApiError> {
+    let Some(tiers) = tiers else {
+        return Ok(Vec::new());
+    };
+    if tiers.is_empty() {
+        return Err(ApiError::invalid("`tiers` must name at least one tier"));
+    }
+    tiers
+        .iter()
+        .map(|t| {
+            Tier::parse(t).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "unknown tier `{t}`; this store has {}",
+                    TIERS.join(", ")
+                ))
+            })
+        })
+        .collect()
 }
