@@ -17,6 +17,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0003_fts_namespace.sql"),
     ),
     ("0004_items", include_str!("migrations/0004_items.sql")),
+    ("0005_sources", include_str!("migrations/0005_sources.sql")),
 ];
 
 /// The schema version this build writes.
