@@ -154,13 +154,20 @@ fn types(p: &TablePlan) -> (&str, &str) {
     )
 }
 
+/// The id, text and cursor columns as text, aliased `m0, m1, …` so that
+/// ORDER BY and WHERE (which name the real columns) compare the columns'
+/// own types, not their text.
 fn select_list(p: &TablePlan) -> String {
-    let mut cols = vec![format!("{}::text", p.id_sql())];
-    cols.extend(p.text_columns.iter().map(|c| format!("{}::text", quote(c))));
+    let mut cols = vec![p.id_sql()];
+    cols.extend(p.text_columns.iter().map(|c| quote(c)));
     if let Some(c) = &p.cursor {
-        cols.push(format!("{}::text", quote(c)));
+        cols.push(quote(c));
     }
-    cols.join(", ")
+    cols.iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c}::text AS m{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn to_rows(p: &TablePlan, rows: Vec<tokio_postgres::Row>) -> Vec<SourceRow> {
