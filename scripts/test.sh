@@ -15,6 +15,17 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
     fi
 fi
 
+# PostgreSQL server binaries (tests/sources.rs runs its own initdb/pg_ctl
+# in a temp dir; it looks in PATH and /usr/lib/postgresql/*/bin).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "scripts/test.sh: installing PostgreSQL for the sources tests" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "scripts/test.sh: PostgreSQL (initdb) not found; the PostgreSQL source test will fail under CI" >&2
+    fi
+fi
+
 # The local embedding model (checked by sha256; a no-op once present).
 # Tests find it in target/models; MEMD_MODEL_DIR overrides.
 export MEMD_MODEL_DIR=${MEMD_MODEL_DIR:-$PWD/target/models/all-MiniLM-L6-v2}

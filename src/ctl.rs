@@ -550,19 +550,45 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
                     s(&t["rows"]),
                     s(&t["synced"]),
                     s(&t["deleted"]),
-                    if t["full"].as_bool() == Some(true) { " (full)" } else { "" }
+                    if t["full"].as_bool() == Some(true) {
+                        " (full)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
         CtlCommand::Concept { .. } => {
             let c = &value["concept"];
             if value["removed"].as_bool() == Some(true) {
-                println!("removed {} from memory (the source is unchanged)", s(&c["name"]));
+                println!(
+                    "removed {} from memory (the source is unchanged)",
+                    s(&c["name"])
+                );
             } else {
-                println!("{}  [{} {}/{} row {}]", s(&c["name"]), s(&c["namespace"]), s(&c["source"]), s(&c["table"]), s(&c["row_id"]));
-                println!("strength {}  synced {}{}{}", s(&c["strength"]), s(&c["synced_at"]),
-                    if c["overlay"].is_string() { "  (edited text)" } else { "" },
-                    if c["removed"].as_bool() == Some(true) { "  (removed from memory)" } else { "" });
+                println!(
+                    "{}  [{} {}/{} row {}]",
+                    s(&c["name"]),
+                    s(&c["namespace"]),
+                    s(&c["source"]),
+                    s(&c["table"]),
+                    s(&c["row_id"])
+                );
+                println!(
+                    "strength {}  synced {}{}{}",
+                    s(&c["strength"]),
+                    s(&c["synced_at"]),
+                    if c["overlay"].is_string() {
+                        "  (edited text)"
+                    } else {
+                        ""
+                    },
+                    if c["removed"].as_bool() == Some(true) {
+                        "  (removed from memory)"
+                    } else {
+                        ""
+                    }
+                );
                 println!("{}", s(&c["text"]));
             }
         }
@@ -578,23 +604,45 @@ fn print_sources(value: &Value) {
     };
     let list = value["sources"].as_array().cloned().unwrap_or_default();
     if list.is_empty() {
-        println!("no sources configured ([[sources.sqlite]], [[sources.postgres]], [[sources.files]])");
+        println!(
+            "no sources configured ([[sources.sqlite]], [[sources.postgres]], [[sources.files]])"
+        );
     }
     for src in list {
-        println!("{} ({}) {}  since {}", s(&src["name"]), s(&src["kind"]), s(&src["state"]), s(&src["since"]));
+        println!(
+            "{} ({}) {}  since {}",
+            s(&src["name"]),
+            s(&src["kind"]),
+            s(&src["state"]),
+            s(&src["since"])
+        );
         if !src["last_error"].is_null() {
             println!("  error: {}", s(&src["last_error"]));
         }
         if src["kind"] == "files" {
             let st = &src["stats"];
-            println!("  {} documents, {} chunks; synced {} deleted {} unchanged {} errors {}",
-                s(&src["documents"]), s(&src["chunks"]), s(&st["synced"]), s(&st["deleted"]), s(&st["unchanged"]), s(&st["errors"]));
+            println!(
+                "  {} documents, {} chunks; synced {} deleted {} unchanged {} errors {}",
+                s(&src["documents"]),
+                s(&src["chunks"]),
+                s(&st["synced"]),
+                s(&st["deleted"]),
+                s(&st["unchanged"]),
+                s(&st["errors"])
+            );
             continue;
         }
         for (t, st) in src["tables"].as_object().cloned().unwrap_or_default() {
-            println!("  {t}: {} concepts; synced {} deleted {} errors {} retries {} overwrite_warnings {} last sync {}",
-                s(&st["concepts"]), s(&st["synced"]), s(&st["deleted"]), s(&st["errors"]), s(&st["retries"]),
-                s(&st["overwrite_warnings"]), s(&st["last_sync_at"]));
+            println!(
+                "  {t}: {} concepts; synced {} deleted {} errors {} retries {} overwrite_warnings {} last sync {}",
+                s(&st["concepts"]),
+                s(&st["synced"]),
+                s(&st["deleted"]),
+                s(&st["errors"]),
+                s(&st["retries"]),
+                s(&st["overwrite_warnings"]),
+                s(&st["last_sync_at"])
+            );
             if !st["last_error"].is_null() {
                 println!("    last error: {}", s(&st["last_error"]));
             }

@@ -18,6 +18,6 @@ pub mod index;
 pub mod logging;
 pub mod recall;
 pub mod restore;
+pub mod sources;
 pub mod store;
 pub mod time;
-pub mod sources;

@@ -81,9 +81,17 @@ fn main() -> ExitCode {
             };
             match args.command {
                 SourcesCommand::TriggerSql { source, table } => {
-                    let Some(src) = loaded.config.sources.postgres.iter().find(|p| p.name == source)
+                    let Some(src) = loaded
+                        .config
+                        .sources
+                        .postgres
+                        .iter()
+                        .find(|p| p.name == source)
                     else {
-                        eprintln!("memd: no [[sources.postgres]] named `{source}` in {}", loaded.source);
+                        eprintln!(
+                            "memd: no [[sources.postgres]] named `{source}` in {}",
+                            loaded.source
+                        );
                         return ExitCode::from(1);
                     };
                     match memd::sources::postgres::trigger_sql(src, &table) {

@@ -19,7 +19,10 @@ fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) ->
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -144,7 +147,10 @@ fn sqlite_full_sync_update_delete_insert_and_source_bytes_unchanged() {
     assert_eq!(st, 200, "{c}");
     assert_eq!(
         c["concept"]["text"],
-        format!("name: {}\ndescription: catalogue entry 42 of the shop", product_name(42))
+        format!(
+            "name: {}\ndescription: catalogue entry 42 of the shop",
+            product_name(42)
+        )
     );
     assert_eq!(c["concept"]["strength"], 0.85);
     // The columns not configured (price) and other tables never reach memory.
@@ -152,7 +158,10 @@ fn sqlite_full_sync_update_delete_insert_and_source_bytes_unchanged() {
 
     // An update changes exactly one concept (no second copy).
     writer
-        .execute("UPDATE products SET name = 'zanzibar kettle' WHERE id = 42", [])
+        .execute(
+            "UPDATE products SET name = 'zanzibar kettle' WHERE id = 42",
+            [],
+        )
         .unwrap();
     let hits = wait_for("the updated row", Duration::from_secs(5), || {
         let h = recall(&d, "zanzibar", &["concept"]);
@@ -167,10 +176,14 @@ fn sqlite_full_sync_update_delete_insert_and_source_bytes_unchanged() {
     assert_eq!(t["concepts"], 10_000, "{t}");
 
     // A delete removes it.
-    writer.execute("DELETE FROM products WHERE id = 7", []).unwrap();
-    wait_for("the deleted row's concept to go", Duration::from_secs(5), || {
-        (concept(&d, "products:7").0 == 404).then_some(())
-    });
+    writer
+        .execute("DELETE FROM products WHERE id = 7", [])
+        .unwrap();
+    wait_for(
+        "the deleted row's concept to go",
+        Duration::from_secs(5),
+        || (concept(&d, "products:7").0 == 404).then_some(()),
+    );
     assert_eq!(table_stats(&d, "shop", "products")["deleted"], 1);
 
     // A row inserted while the daemon runs is recallable within 5 s.
@@ -191,45 +204,68 @@ fn sqlite_full_sync_update_delete_insert_and_source_bytes_unchanged() {
     let (st, v) = d.request(
         "PATCH",
         "/v1/concepts/products:43",
-        json!({"strength": 2.0, "text": "wombat notes about 43"}).to_string().as_bytes(),
+        json!({"strength": 2.0, "text": "wombat notes about 43"})
+            .to_string()
+            .as_bytes(),
     );
     assert_eq!(st, 200, "{v}");
     assert_eq!(recall(&d, "wombat", &["concept"])[0]["name"], "products:43");
     writer
-        .execute("UPDATE products SET description = 'changed upstream' WHERE id = 43", [])
+        .execute(
+            "UPDATE products SET description = 'changed upstream' WHERE id = 43",
+            [],
+        )
         .unwrap();
     wait_for("the overwrite warning", Duration::from_secs(5), || {
         (table_stats(&d, "shop", "products")["overwrite_warnings"] == 1).then_some(())
     });
     let (_, c) = concept(&d, "products:43");
     assert_eq!(c["concept"]["overlay"], Value::Null, "{c}");
-    assert_eq!(c["concept"]["strength"], 2.0, "the strength edit is kept: {c}");
+    assert_eq!(
+        c["concept"]["strength"], 2.0,
+        "the strength edit is kept: {c}"
+    );
     assert!(recall(&d, "wombat", &["concept"]).is_empty());
 
     let (st, v) = d.request("DELETE", "/v1/concepts/products:44", b"");
     assert_eq!(st, 200, "{v}");
-    assert!(recall(&d, "\"catalogue entry 44\"", &["concept"]).iter().all(|h| h["name"] != "products:44"));
+    assert!(
+        recall(&d, "\"catalogue entry 44\"", &["concept"])
+            .iter()
+            .all(|h| h["name"] != "products:44")
+    );
     let (st, v) = d.post("/v1/sources/shop/sync", &json!({"full": true}));
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["tables"][0]["rows"], 9_999 + 1, "{v}");
     let (_, c) = concept(&d, "products:44");
-    assert_eq!(c["concept"]["removed"], true, "syncing does not bring it back: {c}");
+    assert_eq!(
+        c["concept"]["removed"], true,
+        "syncing does not bring it back: {c}"
+    );
     // The source itself never changed because of memd.
     assert_eq!(
         writer
-            .query_row("SELECT description FROM products WHERE id = 44", [], |r| r.get::<_, String>(0))
+            .query_row("SELECT description FROM products WHERE id = 44", [], |r| {
+                r.get::<_, String>(0)
+            })
             .unwrap(),
         "catalogue entry 44 of the shop"
     );
 
     // The source's bytes are unchanged by a sync.
-    writer.pragma_update(None, "wal_checkpoint", "TRUNCATE").unwrap();
+    writer
+        .pragma_update(None, "wal_checkpoint", "TRUNCATE")
+        .unwrap();
     let before = sqlite_hashes(&db);
     let (st, v) = d.post("/v1/sources/shop/sync", &json!({"full": true}));
     assert_eq!(st, 200, "{v}");
     let (st, v) = d.post("/v1/sources/shop/sync", &json!({}));
     assert_eq!(st, 200, "{v}");
-    assert_eq!(sqlite_hashes(&db), before, "memd changed the source database");
+    assert_eq!(
+        sqlite_hashes(&db),
+        before,
+        "memd changed the source database"
+    );
 
     // ctl shows the source and the concept.
     let out = d.ctl(&["sources"]);
@@ -239,7 +275,11 @@ fn sqlite_full_sync_update_delete_insert_and_source_bytes_unchanged() {
     // 10,000 rows - 1 deleted + 1 inserted, and one removed from memory by the user.
     assert!(text.contains("products: 9999 concepts"), "{text}");
     let out = d.ctl(&["concept", "products:42"]);
-    assert!(common::stdout(&out).contains("zanzibar kettle"), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains("zanzibar kettle"),
+        "{}",
+        common::stdout(&out)
+    );
     let (_, s) = d.get("/v1/status");
     assert_eq!(s["sources"][0]["state"], "ok", "{s}");
 }
@@ -264,33 +304,65 @@ fn bad_tables_and_columns_are_refused_clearly() {
     let cfg = shop_config(&db, "").replace("[\"products\"]", "[\"products\", \"orders\"]");
     let d = Daemon::configure(&cfg);
     let err = common::stderr(&common::run_daemon(&d.config));
-    assert!(err.contains("sources.sqlite[shop].allowed_tables") && err.contains("`orders` does not exist"), "{err}");
+    assert!(
+        err.contains("sources.sqlite[shop].allowed_tables")
+            && err.contains("`orders` does not exist"),
+        "{err}"
+    );
     // A table name carrying SQL never reaches the source.
     let cfg = shop_config(&db, "").replace("[\"products\"]", "[\"products; DROP TABLE products\"]");
     let d = Daemon::configure(&cfg);
     let out = common::run_daemon(&d.config);
     assert!(!out.status.success());
     let err = common::stderr(&out);
-    assert!(err.contains("sources.sqlite[shop].allowed_tables") && err.contains("not a plain table name"), "{err}");
+    assert!(
+        err.contains("sources.sqlite[shop].allowed_tables")
+            && err.contains("not a plain table name"),
+        "{err}"
+    );
 
     // Running: a table outside allowed_tables, or carrying SQL, is refused.
     let d = Daemon::start(&shop_config(&db, ""));
     let (st, v) = d.post("/v1/sources/shop/sync", &json!({"table": "secrets"}));
     assert_eq!(st, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("not in allowed_tables"), "{v}");
-    let (st, v) = d.post("/v1/sources/shop/sync", &json!({"table": "products\"; DROP TABLE products; --"}));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not in allowed_tables"),
+        "{v}"
+    );
+    let (st, v) = d.post(
+        "/v1/sources/shop/sync",
+        &json!({"table": "products\"; DROP TABLE products; --"}),
+    );
     assert_eq!(st, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("not a plain table name"), "{v}");
-    let (st, v) = d.post("/v1/sources/shop/rows", &json!({"op": "sync_row", "table": "secrets", "id": 1}));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a plain table name"),
+        "{v}"
+    );
+    let (st, v) = d.post(
+        "/v1/sources/shop/rows",
+        &json!({"op": "sync_row", "table": "secrets", "id": 1}),
+    );
     assert_eq!(st, 400, "{v}");
     let (st, _) = d.post("/v1/sources/nope/sync", &json!({}));
     assert_eq!(st, 404);
     let out = d.ctl(&["sync", "shop", "--table", "secrets"]);
     assert!(!out.status.success());
-    assert!(common::stderr(&out).contains("not in allowed_tables"), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("not in allowed_tables"),
+        "{}",
+        common::stderr(&out)
+    );
     // The source still has both tables.
     let c = rusqlite::Connection::open(&db).unwrap();
-    let n: i64 = c.query_row("SELECT count(*) FROM products", [], |r| r.get(0)).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM products", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 10);
 }
 
@@ -299,14 +371,19 @@ fn the_row_hook_syncs_given_rows_and_deletes() {
     let src_dir = tempfile::tempdir().unwrap();
     let db = src_dir.path().join("shop.db");
     let w = make_shop(&db, 5);
-    let cfg = shop_config(&db, "").replace("[[sources.sqlite]]", "[[sources.sqlite]]\nwatch = false");
+    let cfg =
+        shop_config(&db, "").replace("[[sources.sqlite]]", "[[sources.sqlite]]\nwatch = false");
     let d = Daemon::start(&cfg);
     wait_for("5 concepts", Duration::from_secs(10), || {
         (table_stats(&d, "shop", "products")["concepts"] == 5).then_some(())
     });
     // Not watched: a change arrives through the hook (read from the source).
-    w.execute("UPDATE products SET name = 'ocelot' WHERE id = 2", []).unwrap();
-    let (st, v) = d.post("/v1/sources/shop/rows", &json!({"op": "sync_row", "table": "products", "id": 2}));
+    w.execute("UPDATE products SET name = 'ocelot' WHERE id = 2", [])
+        .unwrap();
+    let (st, v) = d.post(
+        "/v1/sources/shop/rows",
+        &json!({"op": "sync_row", "table": "products", "id": 2}),
+    );
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["result"]["synced"], 1, "{v}");
     assert_eq!(recall(&d, "ocelot", &["concept"])[0]["name"], "products:2");
@@ -319,14 +396,23 @@ fn the_row_hook_syncs_given_rows_and_deletes() {
     );
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["result"]["synced"], 2, "{v}");
-    assert_eq!(recall(&d, "axolotl", &["concept"])[0]["name"], "products:101");
-    let (st, v) = d.post("/v1/sources/shop/rows", &json!({"op": "delete_row", "table": "products", "ids": [100, 101]}));
+    assert_eq!(
+        recall(&d, "axolotl", &["concept"])[0]["name"],
+        "products:101"
+    );
+    let (st, v) = d.post(
+        "/v1/sources/shop/rows",
+        &json!({"op": "delete_row", "table": "products", "ids": [100, 101]}),
+    );
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["result"]["deleted"], 2, "{v}");
     assert!(recall(&d, "axolotl", &["concept"]).is_empty());
     // Asking for a row the source no longer has removes its concept.
     w.execute("DELETE FROM products WHERE id = 3", []).unwrap();
-    let (_, v) = d.post("/v1/sources/shop/rows", &json!({"op": "sync_row", "table": "products", "id": "3"}));
+    let (_, v) = d.post(
+        "/v1/sources/shop/rows",
+        &json!({"op": "sync_row", "table": "products", "id": "3"}),
+    );
     assert_eq!(v["result"]["deleted"], 1, "{v}");
     assert_eq!(concept(&d, "products:3").0, 404);
 }
@@ -357,7 +443,10 @@ fn files_follow_create_edit_move_delete_and_unchanged_files_cost_nothing() {
     assert_eq!(hit["tier"], "chunk");
     assert_eq!(hit["path"], "sub/garden.md");
     assert_eq!(hit["heading_path"], json!(["Garden", "Tomatoes"]));
-    assert!(recall(&d, "platypus", &["chunk"]).is_empty(), "only included globs");
+    assert!(
+        recall(&d, "platypus", &["chunk"]).is_empty(),
+        "only included globs"
+    );
 
     // Edit: the new text replaces the old.
     std::fs::write(
@@ -376,7 +465,9 @@ fn files_follow_create_edit_move_delete_and_unchanged_files_cost_nothing() {
         (s["embedder"]["backlog"] == 0).then_some(())
     });
     let before = embedded(&d);
-    let unchanged_before = source(&d.get("/v1/sources").1, "notes")["stats"]["unchanged"].as_u64().unwrap();
+    let unchanged_before = source(&d.get("/v1/sources").1, "notes")["stats"]["unchanged"]
+        .as_u64()
+        .unwrap();
     std::fs::write(
         root.join("sub/garden.md"),
         "# Garden\n\nintro\n\n## Tomatoes\n\nThe heirloom marmoset tomatoes need staking.\n",
@@ -384,7 +475,8 @@ fn files_follow_create_edit_move_delete_and_unchanged_files_cost_nothing() {
     .unwrap();
     wait_for("the rewrite to be seen", Duration::from_secs(5), || {
         let (_, v) = d.get("/v1/sources");
-        (source(&v, "notes")["stats"]["unchanged"].as_u64().unwrap() > unchanged_before).then_some(())
+        (source(&v, "notes")["stats"]["unchanged"].as_u64().unwrap() > unchanged_before)
+            .then_some(())
     });
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(embedded(&d), before, "an unchanged file was re-embedded");
@@ -439,7 +531,13 @@ fn pg_bin() -> Option<PathBuf> {
     dirs.extend(versions);
     dirs.into_iter()
         .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
-        .map(|d| std::fs::canonicalize(d.join("initdb")).unwrap().parent().unwrap().to_owned())
+        .map(|d| {
+            std::fs::canonicalize(d.join("initdb"))
+                .unwrap()
+                .parent()
+                .unwrap()
+                .to_owned()
+        })
 }
 
 impl Pg {
@@ -449,32 +547,59 @@ impl Pg {
                 std::env::var_os("CI").is_none(),
                 "PostgreSQL (initdb) not found under CI: scripts/test.sh must install it"
             );
-            eprintln!("SKIPPED: no initdb in PATH or /usr/lib/postgresql/*/bin; run scripts/test.sh");
+            eprintln!(
+                "SKIPPED: no initdb in PATH or /usr/lib/postgresql/*/bin; run scripts/test.sh"
+            );
             return None;
         };
-        let dir = tempfile::Builder::new().prefix("memd-pg").tempdir_in("/tmp").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::Builder::new()
+            .prefix("memd-pg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let pg = Pg {
             dir,
             bin,
             port,
-            rt: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
             client: None,
         };
         std::fs::write(pg.dir.path().join("pw"), PG_PASSWORD).unwrap();
         if is_root() {
             // PostgreSQL refuses to run as root: hand the directory to `postgres`.
-            let st = Command::new("chown").args(["-R", "postgres:postgres"]).arg(pg.dir.path()).status().unwrap();
+            let st = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(pg.dir.path())
+                .status()
+                .unwrap();
             assert!(st.success());
         }
         let out = pg
             .cmd("initdb")
-            .args(["-D", &pg.data(), "-U", "memd", "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args([
+                "-D",
+                &pg.data(),
+                "-U",
+                "memd",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
             .arg(format!("--pwfile={}", pg.dir.path().join("pw").display()))
             .args(["-E", "UTF8", "--no-sync"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         pg.ctl_start();
         let mut pg = pg;
         pg.connect();
@@ -509,7 +634,12 @@ impl Pg {
             .arg("start")
             .output()
             .unwrap();
-        assert!(out.status.success(), "pg_ctl start: {}{}", String::from_utf8_lossy(&out.stdout), self.log());
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            self.log()
+        );
     }
 
     fn stop(&mut self) {
@@ -519,7 +649,11 @@ impl Pg {
             .args(["-D", &self.data(), "-w", "-m", "fast", "stop"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn restart(&mut self) {
@@ -592,18 +726,31 @@ fn postgres_sync_notify_outage_and_catch_up() {
     );
 
     // Refusals against the real server's catalog.
-    let bad = Daemon::configure(&pg_config(&pg, "").replace("[\"name\", \"notes\"]", "[\"name\", \"nickname\"]"));
+    let bad = Daemon::configure(
+        &pg_config(&pg, "").replace("[\"name\", \"notes\"]", "[\"name\", \"nickname\"]"),
+    );
     let err = common::stderr(&common::run_daemon(&bad.config));
-    assert!(err.contains("sources.postgres[crm].tables.customers.text_columns") && err.contains("`nickname`"), "{err}");
+    assert!(
+        err.contains("sources.postgres[crm].tables.customers.text_columns")
+            && err.contains("`nickname`"),
+        "{err}"
+    );
 
     let d = Daemon::start(&pg_config(&pg, ""));
-    let stats = wait_for("10,000 concepts from PostgreSQL", Duration::from_secs(60), || {
-        let t = table_stats(&d, "crm", "customers");
-        (t["concepts"] == 10_000 && t["last_sync_at"].is_string()).then_some(t)
-    });
+    let stats = wait_for(
+        "10,000 concepts from PostgreSQL",
+        Duration::from_secs(60),
+        || {
+            let t = table_stats(&d, "crm", "customers");
+            (t["concepts"] == 10_000 && t["last_sync_at"].is_string()).then_some(t)
+        },
+    );
     assert_eq!(stats["synced"], 10_000, "{stats}");
     let (_, c) = concept(&d, "customers:77");
-    assert_eq!(c["concept"]["text"], "name: customer 77\nnotes: account note 77", "{c}");
+    assert_eq!(
+        c["concept"]["text"], "name: customer 77\nnotes: account note 77",
+        "{c}"
+    );
     let (st, v) = d.post("/v1/sources/crm/sync", &json!({"table": "payroll"}));
     assert_eq!(st, 400, "{v}");
 
@@ -655,15 +802,29 @@ fn postgres_sync_notify_outage_and_catch_up() {
         let s = source(&v, "crm").clone();
         (s["state"] == "down").then_some(s)
     });
-    assert!(down["last_error"].as_str().unwrap().contains("crm"), "{down}");
+    assert!(
+        down["last_error"].as_str().unwrap().contains("crm"),
+        "{down}"
+    );
     wait_for("retries", Duration::from_secs(10), || {
-        (table_stats(&d, "crm", "customers")["retries"].as_u64().unwrap() > 0).then_some(())
+        (table_stats(&d, "crm", "customers")["retries"]
+            .as_u64()
+            .unwrap()
+            > 0)
+        .then_some(())
     });
     let (st, s) = d.get("/v1/status");
     assert_eq!(st, 200);
     assert_eq!(s["sources"][0]["state"], "down", "{s}");
-    assert_eq!(recall(&d, "jaguar", &["concept"]).len(), 1, "recall keeps working");
-    let (st, _) = d.post("/v1/sessions/s1/exchanges", &json!({"role": "user", "content": "still writing"}));
+    assert_eq!(
+        recall(&d, "jaguar", &["concept"]).len(),
+        1,
+        "recall keeps working"
+    );
+    let (st, _) = d.post(
+        "/v1/sessions/s1/exchanges",
+        &json!({"role": "user", "content": "still writing"}),
+    );
     assert_eq!(st, 201);
 
     // Back: it catches up with nothing missing.
@@ -671,9 +832,14 @@ fn postgres_sync_notify_outage_and_catch_up() {
     wait_for("the catch-up", Duration::from_secs(20), || {
         let t = table_stats(&d, "crm", "customers");
         let (_, v) = d.get("/v1/sources");
-        (source(&v, "crm")["state"] == "ok" && t["concepts"] == 10_000 + 1 - 2 + 50 - 10).then_some(())
+        (source(&v, "crm")["state"] == "ok" && t["concepts"] == 10_000 + 1 - 2 + 50 - 10)
+            .then_some(())
     });
-    assert_eq!(recall(&d, "okapi", &["concept"]).len(), 10, "k = 10 of the 50");
+    assert_eq!(
+        recall(&d, "okapi", &["concept"]).len(),
+        10,
+        "k = 10 of the 50"
+    );
     for id in 100..110 {
         assert_eq!(concept(&d, &format!("customers:{id}")).0, 404);
     }

@@ -102,9 +102,7 @@ impl From<crate::sources::SourceError> for ApiError {
         match e {
             SourceError::Store(s) => s.into(),
             SourceError::NotFound(m) => ApiError::not_found(m),
-            SourceError::Refused(m) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "refused", m)
-            }
+            SourceError::Refused(m) => ApiError::new(StatusCode::BAD_REQUEST, "refused", m),
             e @ SourceError::Config { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "source_config", e.to_string())
             }

@@ -363,8 +363,12 @@ fn reload(state: &AppState, control: &Control) {
         let cfg = new.sources.clone();
         tokio::spawn(async move {
             match crate::sources::check_schemas(&cfg).await {
-                Ok(()) => tracing::info!("the reloaded sources configuration matches the sources' schemas"),
-                Err(e) => tracing::error!(error = %e, "the reloaded sources configuration does not match a source; fix it before restarting"),
+                Ok(()) => tracing::info!(
+                    "the reloaded sources configuration matches the sources' schemas"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "the reloaded sources configuration does not match a source; fix it before restarting")
+                }
             }
         });
     }

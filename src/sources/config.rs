@@ -192,10 +192,7 @@ impl SourcesConfig {
             );
         }
         if self.chunk_chars < 100 {
-            return err(
-                "sources.chunk_chars".into(),
-                "must be at least 100".into(),
-            );
+            return err("sources.chunk_chars".into(), "must be at least 100".into());
         }
         if self.down_retry_s == 0 {
             return err("sources.down_retry_s".into(), "must be at least 1".into());
@@ -348,7 +345,8 @@ mod tests {
 
     fn parse(text: &str) -> Result<SourcesConfig, String> {
         let c: SourcesConfig = toml::from_str(text).map_err(|e| e.to_string())?;
-        c.validate().map_err(|e| format!("{}: {}", e.key, e.message))?;
+        c.validate()
+            .map_err(|e| format!("{}: {}", e.key, e.message))?;
         Ok(c)
     }
 
@@ -390,7 +388,10 @@ include = ["**/*.md", "**/*.txt", "**/*.jsonl"]
 "#,
         )
         .unwrap();
-        assert_eq!(c.sqlite[0].tables["products"].id_column.as_deref(), Some("id"));
+        assert_eq!(
+            c.sqlite[0].tables["products"].id_column.as_deref(),
+            Some("id")
+        );
         assert_eq!(c.postgres[0].namespace, "default");
     }
 

@@ -29,7 +29,11 @@ fn globs(list: &[String]) -> Result<GlobSet, SourceError> {
 
 /// Every matching regular file under `root` with its size and mtime (ns).
 /// Symbolic links to directories are not followed (no cycles).
-fn walk(root: &Path, include: &GlobSet, exclude: &GlobSet) -> Result<Vec<(String, PathBuf, i64, i64)>, SourceError> {
+fn walk(
+    root: &Path,
+    include: &GlobSet,
+    exclude: &GlobSet,
+) -> Result<Vec<(String, PathBuf, i64, i64)>, SourceError> {
     if !root.is_dir() {
         return Err(SourceError::Unavailable(format!(
             "{}: not a directory",
@@ -56,12 +60,16 @@ fn walk(root: &Path, include: &GlobSet, exclude: &GlobSet) -> Result<Vec<(String
                 stack.push(path);
                 continue;
             }
-            let Some(rel) = super::relative(root, &path) else { continue };
+            let Some(rel) = super::relative(root, &path) else {
+                continue;
+            };
             if !include.is_match(&rel) || exclude.is_match(&rel) {
                 continue;
             }
             // Follow a link to a file, not to a directory.
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             if !meta.is_file() {
                 continue;
             }
@@ -140,7 +148,11 @@ pub(super) async fn scan(
         docs.insert(rel, state);
         report.synced += 1;
     }
-    let gone: Vec<String> = docs.keys().filter(|k| !seen.contains(*k)).cloned().collect();
+    let gone: Vec<String> = docs
+        .keys()
+        .filter(|k| !seen.contains(*k))
+        .cloned()
+        .collect();
     for rel in gone {
         let (name, ns, r) = (s.name.clone(), s.namespace.clone(), rel.clone());
         store

@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::chunk::Chunk;
-use crate::store::items::{ItemSel, NewItem, Tier, WriteCtx};
 use crate::store::StoreError;
+use crate::store::items::{ItemSel, NewItem, Tier, WriteCtx};
 
 /// A row on its way into memory.
 #[derive(Debug, Clone)]
@@ -74,7 +74,9 @@ pub fn apply_concepts(
 ) -> Result<Applied, StoreError> {
     let mut out = Applied::default();
     for c in rows {
-        let found: Option<(String, Option<String>, f64, bool, Option<i64>)> = ctx
+        // (fingerprint, overlay, strength, removed, item id)
+        type Known = (String, Option<String>, f64, bool, Option<i64>);
+        let found: Option<Known> = ctx
             .conn()
             .prepare_cached(
                 "SELECT fingerprint, overlay, strength, removed, item_id FROM concepts
@@ -85,7 +87,9 @@ pub fn apply_concepts(
             })
             .optional()?;
         match found {
-            Some((fp, _, _, removed, item)) if fp == c.fingerprint && (removed || item.is_some()) => {
+            Some((fp, _, _, removed, item))
+                if fp == c.fingerprint && (removed || item.is_some()) =>
+            {
                 ctx.conn()
                     .prepare_cached(
                         "UPDATE concepts SET marker = ?4, synced_at = ?5
@@ -135,7 +139,8 @@ pub fn apply_concepts(
                 out.written += 1;
             }
             None => {
-                let w = ctx.upsert_item(concept_item(t, &c, c.text.clone(), t.default_strength, now))?;
+                let w =
+                    ctx.upsert_item(concept_item(t, &c, c.text.clone(), t.default_strength, now))?;
                 ctx.conn()
                     .prepare_cached(
                         "INSERT INTO concepts (source, tbl, row_id, namespace, name, item_id, fingerprint,
@@ -216,7 +221,11 @@ pub fn load_fingerprints(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn load_cursor(conn: &Connection, source: &str, table: &str) -> Result<Option<Value>, StoreError> {
+pub fn load_cursor(
+    conn: &Connection,
+    source: &str,
+    table: &str,
+) -> Result<Option<Value>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT cursor FROM source_cursors WHERE source = ?1 AND tbl = ?2")?
         .query_row(params![source, table], |r| r.get::<_, Value>(0))
@@ -287,11 +296,7 @@ pub struct ConceptEdit {
     pub restore: bool,
 }
 
-fn item_for(
-    ctx: &mut WriteCtx<'_>,
-    c: &ConceptView,
-    now: i64,
-) -> Result<i64, StoreError> {
+fn item_for(ctx: &mut WriteCtx<'_>, c: &ConceptView, now: i64) -> Result<i64, StoreError> {
     let w = ctx.upsert_item(NewItem {
         tier: Tier::Concept,
         namespace: c.namespace.clone(),
@@ -351,7 +356,11 @@ pub fn remove_concept(
     let Some(mut c) = concepts_by_name(ctx.conn(), name, Some(namespace))?.pop() else {
         return Ok(None);
     };
-    ctx.delete_items(Tier::Concept, namespace, ItemSel::Keys(vec![c.name.clone()]))?;
+    ctx.delete_items(
+        Tier::Concept,
+        namespace,
+        ItemSel::Keys(vec![c.name.clone()]),
+    )?;
     ctx.conn().execute(
         "UPDATE concepts SET removed = 1, item_id = NULL, edited_at = ?4
          WHERE source = ?1 AND tbl = ?2 AND row_id = ?3",
@@ -370,7 +379,10 @@ pub struct DocState {
     pub mtime_ns: i64,
 }
 
-pub fn load_documents(conn: &Connection, source: &str) -> Result<HashMap<String, DocState>, StoreError> {
+pub fn load_documents(
+    conn: &Connection,
+    source: &str,
+) -> Result<HashMap<String, DocState>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT path, file_hash, bytes, mtime_ns FROM documents WHERE source = ?1",
     )?;
@@ -432,7 +444,9 @@ pub fn apply_document(
     // Chunks past the new end of the file.
     let stale: Vec<String> = ctx
         .conn()
-        .prepare_cached("SELECT key FROM items WHERE tier = 'chunk' AND namespace = ?1 AND parent = ?2")?
+        .prepare_cached(
+            "SELECT key FROM items WHERE tier = 'chunk' AND namespace = ?1 AND parent = ?2",
+        )?
         .query_map(params![namespace, parent], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
@@ -484,7 +498,11 @@ pub fn remove_document(
     namespace: &str,
     path: &str,
 ) -> Result<u64, StoreError> {
-    let n = ctx.delete_items(Tier::Chunk, namespace, ItemSel::Parent(format!("{source}/{path}")))?;
+    let n = ctx.delete_items(
+        Tier::Chunk,
+        namespace,
+        ItemSel::Parent(format!("{source}/{path}")),
+    )?;
     ctx.conn()
         .prepare_cached("DELETE FROM documents WHERE source = ?1 AND path = ?2")?
         .execute(params![source, path])?;
@@ -492,18 +510,28 @@ pub fn remove_document(
 }
 
 /// (concepts in memory, removed) of a table.
-pub fn concept_counts(conn: &Connection, source: &str, table: &str) -> Result<(u64, u64), StoreError> {
+pub fn concept_counts(
+    conn: &Connection,
+    source: &str,
+    table: &str,
+) -> Result<(u64, u64), StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT count(*) - coalesce(sum(removed), 0), coalesce(sum(removed), 0) FROM concepts
              WHERE source = ?1 AND tbl = ?2",
         )?
-        .query_row(params![source, table], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?)
+        .query_row(params![source, table], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        })?)
 }
 
 /// (documents, chunks) of a files source.
 pub fn document_counts(conn: &Connection, source: &str) -> Result<(u64, u64), StoreError> {
     Ok(conn
-        .prepare_cached("SELECT count(*), coalesce(sum(chunks), 0) FROM documents WHERE source = ?1")?
-        .query_row([source], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))?)
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(chunks), 0) FROM documents WHERE source = ?1",
+        )?
+        .query_row([source], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        })?)
 }

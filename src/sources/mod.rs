@@ -289,13 +289,28 @@ impl Sources {
         };
         let mut list = Vec::new();
         for s in &cfg.sqlite {
-            list.push(make(&s.name, &s.namespace, &s.allowed_tables, Kind::Sqlite(s.clone())));
+            list.push(make(
+                &s.name,
+                &s.namespace,
+                &s.allowed_tables,
+                Kind::Sqlite(s.clone()),
+            ));
         }
         for s in &cfg.postgres {
-            list.push(make(&s.name, &s.namespace, &s.allowed_tables, Kind::Postgres(s.clone())));
+            list.push(make(
+                &s.name,
+                &s.namespace,
+                &s.allowed_tables,
+                Kind::Postgres(s.clone()),
+            ));
         }
         for s in &cfg.files {
-            list.push(make(&s.name, &s.namespace, &["files".to_owned()], Kind::Files(s.clone())));
+            list.push(make(
+                &s.name,
+                &s.namespace,
+                &["files".to_owned()],
+                Kind::Files(s.clone()),
+            ));
         }
         Sources {
             inner: Arc::new(Inner {
@@ -467,7 +482,9 @@ impl Sources {
             ));
         }
         if req.op == RowOp::DeleteRow && !given.is_empty() {
-            return Err(SourceError::Refused("delete_row takes `id` or `ids`".into()));
+            return Err(SourceError::Refused(
+                "delete_row takes `id` or `ids`".into(),
+            ));
         }
         if req.op == RowOp::SyncRow && ids.len() + given.len() != 1 {
             return Err(SourceError::Refused(
@@ -502,7 +519,11 @@ impl Sources {
                     .iter()
                     .map(|c| g.get(c).and_then(value_text))
                     .collect();
-                let marker = plan.cursor.as_ref().and_then(|c| g.get(c)).and_then(value_text);
+                let marker = plan
+                    .cursor
+                    .as_ref()
+                    .and_then(|c| g.get(c))
+                    .and_then(value_text);
                 rows.push(SourceRow {
                     id,
                     text: table::render(&plan.text_columns, &vals),
@@ -668,7 +689,12 @@ impl Sources {
         Ok(c)
     }
 
-    async fn read_once(&self, s: &Source, plan: &TablePlan, req: &ReadReq) -> Result<ReadResp, SourceError> {
+    async fn read_once(
+        &self,
+        s: &Source,
+        plan: &TablePlan,
+        req: &ReadReq,
+    ) -> Result<ReadResp, SourceError> {
         match &s.kind {
             Kind::Sqlite(q) => {
                 let (path, plan, req) = (q.path.clone(), plan.clone(), req.clone());
@@ -685,7 +711,9 @@ impl Sources {
                         }
                         ReadReq::All => ReadResp::Rows(sqlite::all(&conn, &plan)?, None),
                         ReadReq::Ids => ReadResp::Ids(sqlite::ids(&conn, &plan)?),
-                        ReadReq::ByIds(ids) => ReadResp::Rows(sqlite::by_ids(&conn, &plan, &ids)?, None),
+                        ReadReq::ByIds(ids) => {
+                            ReadResp::Rows(sqlite::by_ids(&conn, &plan, &ids)?, None)
+                        }
                     })
                 })
                 .await
@@ -714,11 +742,17 @@ impl Sources {
                         postgres::changed_since(&client, plan, f.as_deref())
                             .await
                             .map(|rows| {
-                                let max = rows.iter().rev().find_map(|r| r.marker.clone()).map(Value::Text);
+                                let max = rows
+                                    .iter()
+                                    .rev()
+                                    .find_map(|r| r.marker.clone())
+                                    .map(Value::Text);
                                 ReadResp::Rows(rows, max)
                             })
                     }
-                    ReadReq::All => postgres::all(&client, plan).await.map(|r| ReadResp::Rows(r, None)),
+                    ReadReq::All => postgres::all(&client, plan)
+                        .await
+                        .map(|r| ReadResp::Rows(r, None)),
                     ReadReq::Ids => postgres::all(&client, plan)
                         .await
                         .map(|r| ReadResp::Ids(r.into_iter().map(|r| r.id).collect())),
@@ -736,7 +770,12 @@ impl Sources {
     }
 
     /// One read with the retry policy; retries are counted in the stats.
-    async fn read(&self, s: &Source, plan: &TablePlan, req: ReadReq) -> Result<ReadResp, SourceError> {
+    async fn read(
+        &self,
+        s: &Source,
+        plan: &TablePlan,
+        req: ReadReq,
+    ) -> Result<ReadResp, SourceError> {
         let policy = retry::Policy::new(self.inner.cfg.max_retries, self.inner.cfg.retry_delay_s);
         let never = CancellationToken::new();
         retry::retry(
@@ -860,7 +899,12 @@ impl Sources {
 
     /// Reads the whole table in `batch_size` pages (by id), writes what
     /// changed and removes concepts whose rows are gone.
-    async fn full_sync_table(&self, s: &Source, rt: &mut Runtime, table: &str) -> Result<TableReport, SourceError> {
+    async fn full_sync_table(
+        &self,
+        s: &Source,
+        rt: &mut Runtime,
+        table: &str,
+    ) -> Result<TableReport, SourceError> {
         let plan = rt.plan(table)?;
         let batch = self.inner.cfg.batch_size;
         let mut report = TableReport {
@@ -872,7 +916,14 @@ impl Sources {
         let mut after: Option<Value> = None;
         loop {
             let (rows, last) = self
-                .read(s, &plan, ReadReq::Page { after: after.clone(), limit: batch })
+                .read(
+                    s,
+                    &plan,
+                    ReadReq::Page {
+                        after: after.clone(),
+                        limit: batch,
+                    },
+                )
                 .await?
                 .rows();
             let n = rows.len();
@@ -889,7 +940,13 @@ impl Sources {
         let gone: Vec<String> = rt
             .tables
             .get(table)
-            .map(|m| m.fps.keys().filter(|k| !seen.contains(*k)).cloned().collect())
+            .map(|m| {
+                m.fps
+                    .keys()
+                    .filter(|k| !seen.contains(*k))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         report.deleted = self.delete_rows(s, rt, table, gone).await?;
         tracing::info!(source = %s.name, table, rows = report.rows, synced = report.synced, deleted = report.deleted, "full sync");
@@ -899,7 +956,12 @@ impl Sources {
     /// Reads what changed since the last sync: by the cursor column when
     /// there is one, else every row compared by fingerprint. Deleted rows
     /// are found by their ids (PostgreSQL with a cursor: by the full sync).
-    async fn incremental(&self, s: &Source, rt: &mut Runtime, table: &str) -> Result<TableReport, SourceError> {
+    async fn incremental(
+        &self,
+        s: &Source,
+        rt: &mut Runtime,
+        table: &str,
+    ) -> Result<TableReport, SourceError> {
         let plan = rt.plan(table)?;
         let mut report = TableReport {
             table: table.to_owned(),
@@ -908,7 +970,10 @@ impl Sources {
         let present: Option<HashSet<String>>;
         if plan.cursor.is_some() {
             let from = rt.tables.get(table).and_then(|m| m.cursor.clone());
-            let (rows, max) = self.read(s, &plan, ReadReq::Since(from.clone())).await?.rows();
+            let (rows, max) = self
+                .read(s, &plan, ReadReq::Since(from.clone()))
+                .await?
+                .rows();
             report.rows = rows.len() as u64;
             let (w, o) = self.apply(s, rt, table, rows).await?;
             report.synced = w;
@@ -916,7 +981,12 @@ impl Sources {
             if let Some(max) = max
                 && Some(&max) != from.as_ref()
             {
-                let (name, t, m, now) = (s.name.clone(), table.to_owned(), max.clone(), crate::time::now_ms());
+                let (name, t, m, now) = (
+                    s.name.clone(),
+                    table.to_owned(),
+                    max.clone(),
+                    crate::time::now_ms(),
+                );
                 self.inner
                     .store
                     .write(move |ctx| memory::set_cursor(ctx, &name, &t, &m, now))
@@ -942,7 +1012,13 @@ impl Sources {
             let gone: Vec<String> = rt
                 .tables
                 .get(table)
-                .map(|m| m.fps.keys().filter(|k| !present.contains(*k)).cloned().collect())
+                .map(|m| {
+                    m.fps
+                        .keys()
+                        .filter(|k| !present.contains(*k))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default();
             report.deleted = self.delete_rows(s, rt, table, gone).await?;
         }
@@ -963,7 +1039,10 @@ impl Sources {
             }
             self.ensure_plans(s, &mut rt).await?;
             let plan = rt.plan(&table)?;
-            let (rows, _) = self.read(s, &plan, ReadReq::ByIds(vec![id.clone()])).await?.rows();
+            let (rows, _) = self
+                .read(s, &plan, ReadReq::ByIds(vec![id.clone()]))
+                .await?
+                .rows();
             if rows.is_empty() {
                 self.delete_rows(s, &mut rt, &table, vec![id]).await?;
             } else {
@@ -1026,9 +1105,16 @@ impl Sources {
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(std::path::Path::new("."))
                 .to_owned();
-            match watch::watch(&dir, false, move |p| files.iter().any(|f| f == p), s.wake.clone()) {
+            match watch::watch(
+                &dir,
+                false,
+                move |p| files.iter().any(|f| f == p),
+                s.wake.clone(),
+            ) {
                 Ok(w) => _watch = Some(w),
-                Err(e) => tracing::warn!(source = %s.name, error = %e, "not watching; changes are read on the schedule or on request"),
+                Err(e) => {
+                    tracing::warn!(source = %s.name, error = %e, "not watching; changes are read on the schedule or on request")
+                }
             }
         }
         // Notices of the LISTEN connection → this task.
@@ -1122,13 +1208,23 @@ impl Sources {
         }
     }
 
-    async fn scan_files(&self, s: &Source, rt: &mut Runtime, full: bool) -> Result<TableReport, SourceError> {
+    async fn scan_files(
+        &self,
+        s: &Source,
+        rt: &mut Runtime,
+        full: bool,
+    ) -> Result<TableReport, SourceError> {
         let Kind::Files(f) = &s.kind else {
             return Err(SourceError::Refused("not a files source".into()));
         };
         if rt.docs.is_none() {
             let name = s.name.clone();
-            rt.docs = Some(self.inner.store.read(move |c| memory::load_documents(c, &name)).await?);
+            rt.docs = Some(
+                self.inner
+                    .store
+                    .read(move |c| memory::load_documents(c, &name))
+                    .await?,
+            );
         }
         files::scan(self, s, f, rt.docs.as_mut().expect("loaded"), full).await
     }
@@ -1150,7 +1246,9 @@ impl Runtime {
             .as_ref()
             .and_then(|p| p.get(table))
             .cloned()
-            .ok_or_else(|| SourceError::Unavailable(format!("table `{table}` has not been read yet")))
+            .ok_or_else(|| {
+                SourceError::Unavailable(format!("table `{table}` has not been read yet"))
+            })
     }
 }
 
@@ -1193,11 +1291,15 @@ pub async fn check_schemas(cfg: &SourcesConfig) -> Result<(), SourceError> {
         }));
     }
     for c in checks {
-        let (name, r) = c.await.map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        let (name, r) = c
+            .await
+            .map_err(|e| SourceError::Unavailable(e.to_string()))?;
         match r {
             Ok(()) => {}
             Err(e @ SourceError::Config { .. }) => return Err(e),
-            Err(e) => tracing::warn!(source = %name, error = %e, "source unreachable at start; retrying in the background"),
+            Err(e) => {
+                tracing::warn!(source = %name, error = %e, "source unreachable at start; retrying in the background")
+            }
         }
     }
     Ok(())

@@ -89,7 +89,10 @@ pub async fn plans(client: &Client, src: &PostgresSource) -> Result<Vec<TablePla
         if rows.is_empty() {
             return Err(SourceError::Config {
                 key: format!("{prefix}.allowed_tables"),
-                message: format!("table `{t}` does not exist (or has no columns) in {}", redact(&src.url)),
+                message: format!(
+                    "table `{t}` does not exist (or has no columns) in {}",
+                    redact(&src.url)
+                ),
             });
         }
         let columns: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -106,7 +109,10 @@ pub async fn plans(client: &Client, src: &PostgresSource) -> Result<Vec<TablePla
             .map(|r| r.get(0))
             .collect();
         let default_id = (pk.len() == 1).then(|| IdColumn::Column(pk[0].clone()));
-        let default_id = match (&default_id, src.tables.get(t).and_then(|c| c.id_column.as_ref())) {
+        let default_id = match (
+            &default_id,
+            src.tables.get(t).and_then(|c| c.id_column.as_ref()),
+        ) {
             // `id` wins when present (as for SQLite); else the primary key.
             (Some(_), None) if columns.iter().any(|(n, _)| n == "id") => None,
             _ => default_id,
@@ -129,7 +135,10 @@ pub async fn plans(client: &Client, src: &PostgresSource) -> Result<Vec<TablePla
             .find(|(n, _)| n == p.id_name())
             .map(|(_, t)| t.clone())
             .unwrap_or_default();
-        for ty in [Some(&id_type), p.cursor_type.as_ref()].into_iter().flatten() {
+        for ty in [Some(&id_type), p.cursor_type.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             if !ty
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || " _(),".contains(c))
@@ -178,7 +187,11 @@ fn to_rows(p: &TablePlan, rows: Vec<tokio_postgres::Row>) -> Vec<SourceRow> {
             SourceRow {
                 id: r.get::<_, Option<String>>(0).unwrap_or_default(),
                 text: render(&p.text_columns, &vals),
-                marker: if p.cursor.is_some() { r.get(n + 1) } else { None },
+                marker: if p.cursor.is_some() {
+                    r.get(n + 1)
+                } else {
+                    None
+                },
             }
         })
         .collect()
@@ -226,7 +239,11 @@ pub async fn changed_since(
     let c = quote(p.cursor.as_deref().expect("cursor plan"));
     let rows = match from {
         None => {
-            let sql = format!("SELECT {} FROM {} ORDER BY {c}", select_list(p), quote(&p.table));
+            let sql = format!(
+                "SELECT {} FROM {} ORDER BY {c}",
+                select_list(p),
+                quote(&p.table)
+            );
             client.query(&sql, &[]).await
         }
         Some(v) => {
@@ -250,7 +267,11 @@ pub async fn all(client: &Client, p: &TablePlan) -> Result<Vec<SourceRow>, Sourc
 }
 
 /// The rows with these ids; ids not found are absent.
-pub async fn by_ids(client: &Client, p: &TablePlan, ids: &[String]) -> Result<Vec<SourceRow>, SourceError> {
+pub async fn by_ids(
+    client: &Client,
+    p: &TablePlan,
+    ids: &[String],
+) -> Result<Vec<SourceRow>, SourceError> {
     let (_, id_ty) = types(p);
     let sql = format!(
         "SELECT {} FROM {} WHERE {} = ANY(CAST($1::text[] AS {id_ty}[]))",
@@ -258,7 +279,10 @@ pub async fn by_ids(client: &Client, p: &TablePlan, ids: &[String]) -> Result<Ve
         quote(&p.table),
         p.id_sql()
     );
-    let rows = client.query(&sql, &[&ids]).await.map_err(|e| query_err(p, e))?;
+    let rows = client
+        .query(&sql, &[&ids])
+        .await
+        .map_err(|e| query_err(p, e))?;
     Ok(to_rows(p, rows))
 }
 
@@ -317,7 +341,11 @@ pub struct Notice {
 
 /// Holds a LISTEN connection and forwards each notice until the connection
 /// fails (the caller reconnects) or `tx` closes.
-pub async fn listen(src: &PostgresSource, channel: &str, tx: mpsc::Sender<Notice>) -> Result<(), SourceError> {
+pub async fn listen(
+    src: &PostgresSource,
+    channel: &str,
+    tx: mpsc::Sender<Notice>,
+) -> Result<(), SourceError> {
     let cfg = pg_config(src)?;
     let (client, mut conn) = cfg.connect(NoTls).await.map_err(|e| down(src, e))?;
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
@@ -355,7 +383,12 @@ pub async fn listen(src: &PostgresSource, channel: &str, tx: mpsc::Sender<Notice
                 }
             },
             Some(Err(e)) => break Err(down(src, e)),
-            None => break Err(SourceError::Unavailable(format!("postgres source `{}`: listen connection closed", src.name))),
+            None => {
+                break Err(SourceError::Unavailable(format!(
+                    "postgres source `{}`: listen connection closed",
+                    src.name
+                )));
+            }
         }
     };
     driver.abort();

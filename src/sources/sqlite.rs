@@ -37,7 +37,8 @@ pub fn open(path: &Path) -> Result<Connection, SourceError> {
 /// file's schema; the error names the source and the key.
 pub fn plans(conn: &Connection, src: &SqliteSource) -> Result<Vec<TablePlan>, SourceError> {
     let prefix = format!("sources.sqlite[{}]", src.name);
-    let sql_err = |e: rusqlite::Error| SourceError::Unavailable(format!("{}: {e}", src.path.display()));
+    let sql_err =
+        |e: rusqlite::Error| SourceError::Unavailable(format!("{}: {e}", src.path.display()));
     let mut out = Vec::new();
     for t in &src.allowed_tables {
         let kind: Option<(String, String)> = conn
@@ -81,7 +82,11 @@ pub fn plans(conn: &Connection, src: &SqliteSource) -> Result<Vec<TablePlan>, So
 /// SQLite's TEXT affinity, plus untyped columns.
 fn text_like(decl: &str) -> bool {
     let d = decl.to_ascii_uppercase();
-    d.is_empty() || d.contains("CHAR") || d.contains("CLOB") || d.contains("TEXT") || d.contains("JSON")
+    d.is_empty()
+        || d.contains("CHAR")
+        || d.contains("CLOB")
+        || d.contains("TEXT")
+        || d.contains("JSON")
 }
 
 fn as_text(v: Value) -> Option<String> {
@@ -172,7 +177,11 @@ pub fn changed_since(
     let c = quote(p.cursor.as_deref().expect("cursor plan"));
     let (sql, params) = match from {
         None => (
-            format!("SELECT {} FROM {} ORDER BY {c}", select_list(p), quote(&p.table)),
+            format!(
+                "SELECT {} FROM {} ORDER BY {c}",
+                select_list(p),
+                quote(&p.table)
+            ),
             vec![],
         ),
         Some(v) => (
@@ -209,7 +218,11 @@ pub fn ids(conn: &Connection, p: &TablePlan) -> Result<Vec<String>, SourceError>
 
 /// The rows with these ids (a hook's `sync_row` / `sync_batch`); ids not
 /// found are absent from the result.
-pub fn by_ids(conn: &Connection, p: &TablePlan, ids: &[String]) -> Result<Vec<SourceRow>, SourceError> {
+pub fn by_ids(
+    conn: &Connection,
+    p: &TablePlan,
+    ids: &[String],
+) -> Result<Vec<SourceRow>, SourceError> {
     let sql = format!(
         "SELECT {} FROM {} WHERE {} = ?1",
         select_list(p),
@@ -236,4 +249,3 @@ pub fn by_ids(conn: &Connection, p: &TablePlan, ids: &[String]) -> Result<Vec<So
 fn unavailable(p: &TablePlan, e: rusqlite::Error) -> SourceError {
     SourceError::Unavailable(format!("reading table `{}`: {e}", p.table))
 }
-

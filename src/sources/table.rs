@@ -170,12 +170,10 @@ pub fn plan(
             list
         }
     };
-    let cursor_type = cfg.cursor_column.as_ref().and_then(|c| {
-        columns
-            .iter()
-            .find(|(n, _)| n == c)
-            .map(|(_, t)| t.clone())
-    });
+    let cursor_type = cfg
+        .cursor_column
+        .as_ref()
+        .and_then(|c| columns.iter().find(|(n, _)| n == c).map(|(_, t)| t.clone()));
     Ok(TablePlan {
         table: table.to_owned(),
         id,
@@ -191,10 +189,16 @@ mod tests {
     use super::*;
 
     fn cols() -> Vec<(String, String)> {
-        [("id", "INTEGER"), ("name", "TEXT"), ("body", "varchar(20)"), ("n", "REAL"), ("updated_at", "TEXT")]
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        [
+            ("id", "INTEGER"),
+            ("name", "TEXT"),
+            ("body", "varchar(20)"),
+            ("n", "REAL"),
+            ("updated_at", "TEXT"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
     }
 
     #[test]

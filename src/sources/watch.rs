@@ -23,12 +23,15 @@ pub fn watch(
     filter: impl Fn(&Path) -> bool + Send + 'static,
     wake: Arc<Notify>,
 ) -> Result<Watch, String> {
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        match res {
+    let mut watcher =
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
             Ok(ev) => {
                 let relevant = matches!(
                     ev.kind,
-                    EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
+                    EventKind::Create(_)
+                        | EventKind::Modify(_)
+                        | EventKind::Remove(_)
+                        | EventKind::Any
                 ) && (ev.paths.is_empty() || ev.paths.iter().any(|p| filter(p)));
                 if relevant {
                     wake.notify_one();
@@ -38,9 +41,8 @@ pub fn watch(
                 tracing::warn!(error = %e, "file watch error; rescanning");
                 wake.notify_one();
             }
-        }
-    })
-    .map_err(|e| format!("cannot create a file watcher: {e}"))?;
+        })
+        .map_err(|e| format!("cannot create a file watcher: {e}"))?;
     let mode = if recursive {
         RecursiveMode::Recursive
     } else {

@@ -3,5 +3,5 @@
 pub mod backup;
 pub mod recall;
 pub mod sessions;
-pub mod system;
 pub mod sources;
+pub mod system;

@@ -100,7 +100,9 @@ pub struct PatchIn {
     restore: bool,
 }
 
-fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn some_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -118,10 +120,14 @@ pub async fn patch(
     if let Some(Some(t)) = &req.text {
         let max = state.config().api.max_content_bytes;
         if t.trim().is_empty() {
-            return Err(ApiError::invalid("text must not be empty (null clears the overlay)"));
+            return Err(ApiError::invalid(
+                "text must not be empty (null clears the overlay)",
+            ));
         }
         if t.len() > max {
-            return Err(ApiError::invalid(format!("text is longer than api.max_content_bytes ({max})")));
+            return Err(ApiError::invalid(format!(
+                "text is longer than api.max_content_bytes ({max})"
+            )));
         }
     }
     let c = find(&state, &name, q.namespace).await?;
