@@ -196,6 +196,9 @@ pub enum BenchCommand {
     /// memd's vector index on a shared/bench/gen.py data set, measured like
     /// shared/bench/peers.py measures the peer stores (same results file).
     Vectors(VectorsArgs),
+    /// Database sources: full-sync rows/s and change → recallable latency
+    /// (scripts/bench-sources.sh also starts a PostgreSQL for it).
+    Sources(SourcesBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -271,4 +274,37 @@ pub enum SourcesCommand {
     /// changes on the source's notify_channel. memd never installs it: run
     /// it yourself (e.g. `| psql …`) as the table's owner.
     TriggerSql { source: String, table: String },
+}
+
+#[derive(Debug, Args)]
+pub struct SourcesBenchArgs {
+    /// Rows of the synced table.
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: u64,
+    /// Embedder of the daemon: hash or local.
+    #[arg(long, default_value = "hash")]
+    pub embed: String,
+    /// The local model's directory (with --embed local).
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Stop waiting for the embeddings after this many seconds (reported as such).
+    #[arg(long, default_value_t = 1800)]
+    pub embed_timeout_s: u64,
+    /// Changes timed from write to recallable, per mode.
+    #[arg(long, default_value_t = 50)]
+    pub changes: usize,
+    /// A PostgreSQL server to use (a table memd_bench_items is made and dropped).
+    #[arg(long, value_name = "URL")]
+    pub pg_url: Option<String>,
+    /// Environment variable holding its password.
+    #[arg(long, value_name = "VAR")]
+    pub pg_password_env: Option<String>,
+    /// Only PostgreSQL.
+    #[arg(long)]
+    pub skip_sqlite: bool,
+    #[arg(long, value_name = "DIR", default_value = "/tmp/memd-bench-sources")]
+    pub workdir: PathBuf,
+    /// One JSON object per source type.
+    #[arg(long)]
+    pub json: bool,
 }

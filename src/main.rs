@@ -121,6 +121,7 @@ fn main() -> ExitCode {
                     } => bench::embed(&model_dir, threads, json).await,
                     BenchCommand::Core(args) => bench::core(args).await,
                     BenchCommand::Vectors(args) => bench::vectors_cmd(args).await,
+                    BenchCommand::Sources(args) => bench::sources::run(args).await,
                 }
             });
             match result {

@@ -1,0 +1,444 @@
+//! `memd bench sources`: full-sync rate and change → recallable latency of
+//! database sources, measured through a daemon of this binary.
+//!
+//! For each source type (a SQLite file made here; PostgreSQL when
+//! `--pg-url` is given) it fills a table with `--rows` rows, starts a
+//! daemon whose only source is that table, and times (a) until every row is
+//! a concept (rows/s synced, lexically recallable) and (b) until every
+//! concept has a vector (rows/s embedded). Then it changes one row at a
+//! time (`--changes` times) and times until a recall finds the new text:
+//! SQLite through the file watcher; PostgreSQL by polling (poll_interval_s
+//! = 1) and then through LISTEN/NOTIFY with the trigger of
+//! `memd sources trigger-sql`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::task::block_in_place;
+
+use crate::cli::SourcesBenchArgs;
+
+struct Daemon {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(root: &Path, embed: &str, sources: &str) -> anyhow::Result<Self> {
+        let socket = root.join("memd.sock");
+        let config = root.join("memd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[daemon]\ndata_dir = {:?}\nsocket = {:?}\n[log]\nlevel = \"warn\"\n{embed}\n\
+                 [checkpoint]\ninterval_s = 0\non_shutdown = false\n{sources}",
+                root.join("data"),
+                socket
+            ),
+        )?;
+        let log = std::fs::File::create(root.join("daemon.log"))?;
+        let child = std::process::Command::new(std::env::current_exe()?)
+            .arg("daemon")
+            .arg("--config")
+            .arg(&config)
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let mut d = Self { child, socket };
+        let until = Instant::now() + Duration::from_secs(300);
+        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
+            if let Some(st) = d.child.try_wait()? {
+                bail!(
+                    "the daemon exited during start-up ({st}); see {}/daemon.log",
+                    root.display()
+                );
+            }
+            anyhow::ensure!(Instant::now() < until, "the daemon did not become ready");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(d)
+    }
+
+    fn stop(mut self) -> anyhow::Result<()> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let st = self.child.wait()?;
+        anyhow::ensure!(st.success(), "the daemon exited with {st}");
+        Ok(())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn call(
+    socket: &Path,
+    method: hyper::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let mut c = crate::ctl::Connection::open(socket).await?;
+    c.call(method, path, body)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{path}: {e}"))
+}
+
+fn text_of(i: i64) -> (String, String) {
+    const W: &[&str] = &[
+        "lamp", "chair", "kettle", "blanket", "mirror", "shelf", "rug", "clock",
+    ];
+    (
+        format!("{} model {i}", W[(i % 8) as usize]),
+        format!(
+            "catalogue entry {i}: a {} for the {} room",
+            W[(i * 7 % 8) as usize],
+            W[(i * 3 % 8) as usize]
+        ),
+    )
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    crate::bench::vectors::interpolated(sorted, p)
+}
+
+struct Measured {
+    sync_s: f64,
+    embed_s: Option<f64>,
+    embedded: u64,
+}
+
+/// Waits until the table has `rows` concepts, then until nothing waits
+/// for a vector (bounded by `embed_timeout`).
+async fn measure_sync(
+    socket: &Path,
+    source: &str,
+    table: &str,
+    rows: u64,
+    started: Instant,
+    embed_timeout: Duration,
+) -> anyhow::Result<Measured> {
+    let sync_s = loop {
+        let v = call(socket, hyper::Method::GET, "/v1/sources", None).await?;
+        let s = v["sources"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == source))
+            .cloned()
+            .unwrap_or_default();
+        let t = &s["tables"][table];
+        if t["concepts"].as_u64() == Some(rows) && t["last_sync_at"].is_string() {
+            break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed() > Duration::from_secs(3600) {
+            bail!("the full sync did not finish within an hour: {s}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let until = Instant::now() + embed_timeout;
+    loop {
+        let st = call(socket, hyper::Method::GET, "/v1/status", None).await?;
+        let backlog = st["embedder"]["backlog"].as_u64().unwrap_or(u64::MAX);
+        let embedded = st["embedder"]["embedded"].as_u64().unwrap_or(0);
+        if backlog == 0 {
+            return Ok(Measured {
+                sync_s,
+                embed_s: Some(started.elapsed().as_secs_f64()),
+                embedded,
+            });
+        }
+        if Instant::now() > until {
+            return Ok(Measured {
+                sync_s,
+                embed_s: None,
+                embedded,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Applies `change(i, token)` for each i and times until a lexical recall
+/// of the concept tier finds `token`.
+async fn measure_changes(
+    socket: &Path,
+    n: usize,
+    mut change: impl FnMut(usize, &str) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<f64>> {
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let token = format!("zqx{i}bench{}", std::process::id());
+        change(i, &token)?;
+        let t = Instant::now();
+        loop {
+            let body = json!({"query": token, "k": 1, "tiers": ["concept"], "mode": "lexical"});
+            let v = call(socket, hyper::Method::POST, "/v1/recall", Some(body)).await?;
+            if v["results"].as_array().is_some_and(|a| !a.is_empty()) {
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+                break;
+            }
+            anyhow::ensure!(
+                t.elapsed() < Duration::from_secs(30),
+                "change {i} not recallable after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Spread the changes out, as edits come in real use.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(lat)
+}
+
+fn report(kind: &str, embed: &str, rows: u64, m: &Measured, changes: &[(&str, Vec<f64>)]) -> Value {
+    let mut v = json!({
+        "source": kind,
+        "embed": embed,
+        "rows": rows,
+        "sync_s": m.sync_s,
+        "sync_rows_per_s": rows as f64 / m.sync_s,
+        "embedded_s": m.embed_s,
+        "embedded_rows_per_s": m.embed_s.map(|s| rows as f64 / s),
+        "embedded": m.embedded,
+    });
+    for (mode, lat) in changes {
+        if !lat.is_empty() {
+            v[format!("change_{mode}_ms")] = json!({
+                "n": lat.len(),
+                "p50": percentile(lat, 0.5),
+                "p95": percentile(lat, 0.95),
+                "max": lat.last(),
+            });
+        }
+    }
+    v
+}
+
+fn print(v: &Value, json_out: bool) {
+    if json_out {
+        println!("{v}");
+        return;
+    }
+    let f = |x: &Value| x.as_f64().map_or("-".into(), |x| format!("{x:.0}"));
+    println!(
+        "{} / {}: {} rows, full sync {:.1} s = {} rows/s; all embedded {} s = {} rows/s",
+        v["source"],
+        v["embed"],
+        v["rows"],
+        v["sync_s"].as_f64().unwrap_or(0.0),
+        f(&v["sync_rows_per_s"]),
+        f(&v["embedded_s"]),
+        f(&v["embedded_rows_per_s"])
+    );
+    if let Some(o) = v.as_object() {
+        for (k, x) in o.iter().filter(|(k, _)| k.starts_with("change_")) {
+            println!(
+                "  {k}: p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms over {}",
+                x["p50"].as_f64().unwrap_or(0.0),
+                x["p95"].as_f64().unwrap_or(0.0),
+                x["max"].as_f64().unwrap_or(0.0),
+                x["n"]
+            );
+        }
+    }
+}
+
+pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
+    let embed_cfg = match a.embed.as_str() {
+        "hash" => "[embed]\nprovider = \"hash\"".to_owned(),
+        "local" => {
+            let dir = a
+                .model_dir
+                .clone()
+                .context("--embed local needs --model-dir")?;
+            format!("[embed]\nprovider = \"local\"\nmodel_dir = {dir:?}")
+        }
+        other => bail!("--embed is hash or local, not {other}"),
+    };
+    let embed_timeout = Duration::from_secs(a.embed_timeout_s);
+    block_in_place(|| std::fs::create_dir_all(&a.workdir))?;
+    let rows = a.rows as i64;
+
+    // SQLite: a file of our own, watched.
+    if !a.skip_sqlite {
+        let root = a.workdir.join(format!("sqlite-{}", a.embed));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root)?;
+        let db = root.join("shop.db");
+        let conn = block_in_place(|| -> anyhow::Result<rusqlite::Connection> {
+            let c = rusqlite::Connection::open(&db)?;
+            c.pragma_update(None, "journal_mode", "WAL")?;
+            c.execute_batch(
+                "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, description TEXT)",
+            )?;
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut ins = tx.prepare("INSERT INTO products VALUES (?1, ?2, ?3)")?;
+                for i in 1..=rows {
+                    let (n, d) = text_of(i);
+                    ins.execute(rusqlite::params![i, n, d])?;
+                }
+            }
+            tx.commit()?;
+            Ok(c)
+        })?;
+        let src = format!(
+            "[sources]\ndebounce_ms = 50\n[[sources.sqlite]]\nname = \"shop\"\npath = {db:?}\nallowed_tables = [\"products\"]\n"
+        );
+        let started = Instant::now();
+        let d = block_in_place(|| Daemon::start(&root, &embed_cfg, &src))?;
+        let m = measure_sync(
+            &d.socket,
+            "shop",
+            "products",
+            a.rows,
+            started,
+            embed_timeout,
+        )
+        .await?;
+        let lat = measure_changes(&d.socket, a.changes, |i, token| {
+            block_in_place(|| {
+                conn.execute(
+                    "UPDATE products SET description = ?1 WHERE id = ?2",
+                    rusqlite::params![format!("changed {token}"), (i as i64 * 997) % rows + 1],
+                )
+            })?;
+            Ok(())
+        })
+        .await?;
+        block_in_place(|| d.stop())?;
+        print(
+            &report("sqlite", &a.embed, a.rows, &m, &[("watch", lat)]),
+            a.json,
+        );
+    }
+
+    // PostgreSQL: a table in the given server.
+    if let Some(url) = &a.pg_url {
+        let root = a.workdir.join(format!("postgres-{}", a.embed));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root)?;
+        let mut cfg: tokio_postgres::Config = url.parse()?;
+        if let Some(var) = &a.pg_password_env
+            && let Ok(p) = std::env::var(var)
+        {
+            cfg.password(p);
+        }
+        let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client
+            .batch_execute(
+                "DROP TABLE IF EXISTS memd_bench_items;
+                 CREATE TABLE memd_bench_items (id bigint PRIMARY KEY, name text, description text,
+                   updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
+                 CREATE INDEX ON memd_bench_items (updated_at);",
+            )
+            .await?;
+        client
+            .execute(
+                "INSERT INTO memd_bench_items (id, name, description)
+                 SELECT i, 'item model ' || i, 'catalogue entry ' || i || ': a lamp for the ' ||
+                   (ARRAY['hall','kitchen','study','garden'])[1 + i % 4] || ' room'
+                 FROM generate_series(1, $1::bigint) i",
+                &[&rows],
+            )
+            .await?;
+        let password = a
+            .pg_password_env
+            .as_ref()
+            .map(|v| format!("password_env = {v:?}\n"))
+            .unwrap_or_default();
+        let src = format!(
+            "[[sources.postgres]]\nname = \"pgbench\"\nurl = {url:?}\n{password}allowed_tables = [\"memd_bench_items\"]\n\
+             poll_interval_s = 1\nnotify_channel = \"memd_bench\"\n\
+             [sources.postgres.tables.memd_bench_items]\ntext_columns = [\"name\", \"description\"]\ncursor_column = \"updated_at\"\n"
+        );
+        let started = Instant::now();
+        let d = block_in_place(|| Daemon::start(&root, &embed_cfg, &src))?;
+        let m = measure_sync(
+            &d.socket,
+            "pgbench",
+            "memd_bench_items",
+            a.rows,
+            started,
+            embed_timeout,
+        )
+        .await?;
+        let update = "UPDATE memd_bench_items SET description = $1, updated_at = clock_timestamp() WHERE id = $2";
+        let mut poll = Vec::new();
+        let mut notify = Vec::new();
+        for (mode, out) in [("poll", &mut poll), ("notify", &mut notify)] {
+            if mode == "notify" {
+                let pg = crate::sources::config::PostgresSource {
+                    name: "pgbench".into(),
+                    url: url.clone(),
+                    password_env: None,
+                    allowed_tables: vec!["memd_bench_items".into()],
+                    tables: Default::default(),
+                    namespace: "default".into(),
+                    poll_interval_s: 1,
+                    full_sync_schedule: None,
+                    notify_channel: Some("memd_bench".into()),
+                    connect_timeout_s: 5,
+                };
+                client
+                    .batch_execute(&crate::sources::postgres::trigger_sql(
+                        &pg,
+                        "memd_bench_items",
+                    )?)
+                    .await?;
+            }
+            let mut lat = Vec::with_capacity(a.changes);
+            for i in 0..a.changes {
+                let token = format!("zqx{mode}{i}bench{}", std::process::id());
+                let id = (i as i64 * 997) % rows + 1;
+                client
+                    .execute(update, &[&format!("changed {token}"), &id])
+                    .await?;
+                let t = Instant::now();
+                loop {
+                    let body =
+                        json!({"query": token, "k": 1, "tiers": ["concept"], "mode": "lexical"});
+                    let v = call(&d.socket, hyper::Method::POST, "/v1/recall", Some(body)).await?;
+                    if v["results"].as_array().is_some_and(|a| !a.is_empty()) {
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                        break;
+                    }
+                    anyhow::ensure!(
+                        t.elapsed() < Duration::from_secs(30),
+                        "change not recallable after 30 s"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            lat.sort_by(f64::total_cmp);
+            *out = lat;
+        }
+        client
+            .batch_execute(
+                "DROP TABLE memd_bench_items; DROP FUNCTION IF EXISTS memd_notify_pgbench_memd_bench_items()",
+            )
+            .await?;
+        block_in_place(|| d.stop())?;
+        print(
+            &report(
+                "postgres",
+                &a.embed,
+                a.rows,
+                &m,
+                &[("poll", poll), ("notify", notify)],
+            ),
+            a.json,
+        );
+    }
+    Ok(())
+}
