@@ -848,3 +848,33 @@ fn postgres_sync_notify_outage_and_catch_up() {
     let text = common::stdout(&d.ctl(&["sources"]));
     assert!(text.contains("crm (postgres) ok"), "{text}");
 }
+
+#[test]
+fn a_cron_schedule_runs_full_syncs_and_a_missing_file_is_down_until_it_appears() {
+    let src_dir = tempfile::tempdir().unwrap();
+    let db = src_dir.path().join("shop.db");
+    // Not there yet: the daemon starts, the source is down.
+    let cfg = shop_config(&db, "").replace(
+        "[[sources.sqlite]]",
+        "[[sources.sqlite]]\nwatch = false\nfull_sync_schedule = \"*/1 * * * * *\"",
+    );
+    let d = Daemon::start(&cfg);
+    let s = wait_for("the source to be down", Duration::from_secs(5), || {
+        let (_, v) = d.get("/v1/sources");
+        let s = source(&v, "shop").clone();
+        (s["state"] == "down").then_some(s)
+    });
+    assert!(s["last_error"].as_str().unwrap().contains("no such file"), "{s}");
+    // It appears: retried every down_retry_s (1 s here).
+    let w = make_shop(&db, 20);
+    wait_for("the source to come up", Duration::from_secs(5), || {
+        (table_stats(&d, "shop", "products")["concepts"] == 20).then_some(())
+    });
+    // Not watched: the every-second schedule finds the deletion.
+    w.execute("DELETE FROM products WHERE id = 5", []).unwrap();
+    wait_for("the scheduled full sync", Duration::from_secs(5), || {
+        (concept(&d, "products:5").0 == 404).then_some(())
+    });
+    let (_, v) = d.get("/v1/sources");
+    assert_eq!(source(&v, "shop")["state"], "ok");
+}

@@ -535,3 +535,186 @@ pub fn document_counts(conn: &Connection, source: &str) -> Result<(u64, u64), St
             Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
         })?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreConfig;
+    use crate::store::{ModelSpec, Store};
+
+    fn open(dir: &std::path::Path) -> Store {
+        let model = ModelSpec {
+            name: "test".into(),
+            dim: 4,
+        };
+        Store::open(&dir.join("t.db"), &StoreConfig::default(), &model)
+            .unwrap()
+            .0
+    }
+
+    fn row(id: &str, text: &str) -> ConceptIn {
+        ConceptIn {
+            row_id: id.into(),
+            name: format!("t:{id}"),
+            text: text.into(),
+            fingerprint: super::super::table::fingerprint(text),
+            marker: None,
+        }
+    }
+
+    fn target() -> TableTarget {
+        TableTarget {
+            source: "s".into(),
+            table: "t".into(),
+            namespace: "default".into(),
+            default_strength: 0.85,
+        }
+    }
+
+    async fn apply(store: &Store, rows: Vec<ConceptIn>) -> Applied {
+        store
+            .write(move |ctx| apply_concepts(ctx, &target(), rows, 1))
+            .await
+            .unwrap()
+    }
+
+    async fn count(store: &Store, sql: &'static str) -> i64 {
+        store
+            .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn resync_replaces_and_edits_are_overwritten_or_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        assert_eq!(
+            apply(&store, vec![row("1", "a"), row("2", "b")])
+                .await
+                .written,
+            2
+        );
+        // Same text again: nothing written.
+        assert_eq!(apply(&store, vec![row("1", "a")]).await.written, 0);
+        // Changed text: replaced, never a second item.
+        assert_eq!(apply(&store, vec![row("1", "a2")]).await.written, 1);
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM items WHERE tier = 'concept'").await,
+            2
+        );
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM items WHERE text = 'a2'").await,
+            1
+        );
+
+        // A user overlay, then the source changes the row: counted, dropped.
+        let edit = ConceptEdit {
+            strength: Some(2.0),
+            text: Some(Some("mine".into())),
+            restore: false,
+        };
+        store
+            .write(move |ctx| edit_concept(ctx, "t:1", "default", edit, 2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM items WHERE text = 'mine' AND weight = 2.0"
+            )
+            .await,
+            1
+        );
+        let a = apply(&store, vec![row("1", "a3")]).await;
+        assert_eq!(a.overwritten, vec!["t:1".to_owned()]);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM items WHERE text = 'a3' AND weight = 2.0"
+            )
+            .await,
+            1
+        );
+
+        // Removed: out of memory and not brought back by a changed row.
+        store
+            .write(|ctx| remove_concept(ctx, "t:2", "default", 3))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(apply(&store, vec![row("2", "b2")]).await.written, 0);
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM items WHERE tier = 'concept'").await,
+            1
+        );
+        // Restored, with the source's latest text.
+        let edit = ConceptEdit {
+            restore: true,
+            ..Default::default()
+        };
+        store
+            .write(move |ctx| edit_concept(ctx, "t:2", "default", edit, 4))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM items WHERE text = 'b2'").await,
+            1
+        );
+
+        // Gone from the source: concept and item go.
+        let n = store
+            .write(|ctx| delete_concepts(ctx, &target(), &["1".to_owned(), "9".to_owned()]))
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(count(&store, "SELECT count(*) FROM concepts").await, 1);
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM items WHERE tier = 'concept'").await,
+            1
+        );
+        tokio::task::block_in_place(|| store.close());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn documents_replace_their_chunks_and_go_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let chunk = |t: &str| Chunk {
+            heading_path: vec!["H".into()],
+            text: t.into(),
+        };
+        let st = DocState {
+            hash: "h1".into(),
+            bytes: 1,
+            mtime_ns: 1,
+        };
+        let (s1, c1) = (st.clone(), vec![chunk("one"), chunk("two"), chunk("three")]);
+        let a = store
+            .write(move |ctx| apply_document(ctx, "n", "default", "a.md", &s1, c1, 1))
+            .await
+            .unwrap();
+        assert_eq!(a.chunks_written, 3);
+        // One chunk changed, one dropped: one write, one removal.
+        let (s2, c2) = (st.clone(), vec![chunk("one"), chunk("TWO")]);
+        let a = store
+            .write(move |ctx| apply_document(ctx, "n", "default", "a.md", &s2, c2, 2))
+            .await
+            .unwrap();
+        assert_eq!((a.chunks_written, a.chunks_removed), (1, 1));
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM items WHERE tier = 'chunk'").await,
+            2
+        );
+        let n = store
+            .write(|ctx| remove_document(ctx, "n", "default", "a.md"))
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(count(&store, "SELECT count(*) FROM items").await, 0);
+        assert_eq!(count(&store, "SELECT count(*) FROM documents").await, 0);
+        tokio::task::block_in_place(|| store.close());
+    }
+}
