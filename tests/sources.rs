@@ -864,7 +864,10 @@ fn a_cron_schedule_runs_full_syncs_and_a_missing_file_is_down_until_it_appears()
         let s = source(&v, "shop").clone();
         (s["state"] == "down").then_some(s)
     });
-    assert!(s["last_error"].as_str().unwrap().contains("no such file"), "{s}");
+    assert!(
+        s["last_error"].as_str().unwrap().contains("no such file"),
+        "{s}"
+    );
     // It appears: retried every down_retry_s (1 s here).
     let w = make_shop(&db, 20);
     wait_for("the source to come up", Duration::from_secs(5), || {

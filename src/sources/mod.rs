@@ -446,7 +446,9 @@ impl Sources {
             None => s.allowed_tables().to_vec(),
         };
         let mut rt = s.rt.lock().await;
-        self.ensure_plans(&s, &mut rt).await?;
+        if let Err(e) = self.ensure_plans(&s, &mut rt).await {
+            return self.outcome(&s, &tables[0], Err(e)).map(|_| Vec::new());
+        }
         let mut out = Vec::new();
         for t in tables {
             let r = if full {
@@ -1029,7 +1031,10 @@ impl Sources {
     }
 
     async fn apply_notice(&self, s: &Source, n: postgres::Notice) -> Result<(), SourceError> {
-        let table = self.allowed(s, &n.table)?;
+        let Ok(table) = self.allowed(s, &n.table) else {
+            tracing::debug!(source = %s.name, table = %n.table, "ignoring a notice for a table that is not allowed");
+            return Ok(());
+        };
         let Some(id) = n.id else { return Ok(()) };
         let mut rt = s.rt.lock().await;
         let r = async {
@@ -1067,7 +1072,12 @@ impl Sources {
             } else {
                 self.incremental(s, &mut rt, t).await
             };
-            self.outcome(s, t, r)?;
+            if let Err(e) = self.outcome(s, t, r) {
+                // The schema may have changed under us: check it again
+                // before the next attempt.
+                rt.plans = None;
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -1152,8 +1162,8 @@ impl Sources {
                     healthy = self.sync_all(s, !healthy).await.is_ok();
                 }
                 Some(n) = nrx.recv() => {
-                    if healthy {
-                        healthy = self.apply_notice(s, n).await.is_ok() || healthy;
+                    if healthy && self.apply_notice(s, n).await.is_err() {
+                        healthy = false;
                     }
                 }
                 _ = sleep_opt(wait) => {
