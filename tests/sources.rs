@@ -358,6 +358,15 @@ fn bad_tables_and_columns_are_refused_clearly() {
         "{}",
         common::stderr(&out)
     );
+    // A reload with a column the table does not have is reported at once.
+    common::write_config(
+        &d.config,
+        &d.data_dir,
+        &d.socket,
+        &shop_config(&db, "cursor_column = \"modified\"\n"),
+    );
+    d.signal(libc::SIGHUP);
+    d.wait_log("sources.sqlite[shop].tables.products.cursor_column");
     // The source still has both tables.
     let c = rusqlite::Connection::open(&db).unwrap();
     let n: i64 = c
