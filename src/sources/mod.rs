@@ -161,6 +161,27 @@ struct Inner {
     embed: Option<Arc<crate::embed::queue::EmbedQueue>>,
 }
 
+/// Write batches a sync may have in flight at once. The writer folds
+/// queued batches into one transaction, so a full sync pays one commit per
+/// up to this many batches instead of one per batch.
+const PIPELINE: usize = 16;
+
+/// Batches handed to the writer and not yet awaited, with the fingerprints
+/// to record once each has committed.
+/// One batch on its way: the write and the (row id, fingerprint) pairs it
+/// carries.
+type InFlight = (
+    JoinHandle<Result<memory::Applied, StoreError>>,
+    Vec<(String, String)>,
+);
+
+#[derive(Default)]
+struct Pending {
+    inflight: std::collections::VecDeque<InFlight>,
+    written: u64,
+    over: u64,
+}
+
 /// The table read request of one attempt (retried as a whole).
 #[derive(Clone)]
 enum ReadReq {
@@ -815,8 +836,8 @@ impl Sources {
         }
     }
 
-    /// Writes the rows whose fingerprint changed; returns (written,
-    /// overwrite warnings).
+    /// Writes the rows whose fingerprint changed and waits for them;
+    /// returns (written, overwrite warnings).
     async fn apply(
         &self,
         s: &Source,
@@ -824,6 +845,22 @@ impl Sources {
         table: &str,
         rows: Vec<SourceRow>,
     ) -> Result<(u64, u64), SourceError> {
+        let mut p = Pending::default();
+        self.submit(s, rt, table, rows, &mut p);
+        self.settle(s, rt, table, &mut p, 0).await?;
+        Ok((p.written, p.over))
+    }
+
+    /// Hands the changed rows to the writer in `batch_size` batches without
+    /// waiting for them (see [`Pending`]).
+    fn submit(
+        &self,
+        s: &Source,
+        rt: &mut Runtime,
+        table: &str,
+        rows: Vec<SourceRow>,
+        p: &mut Pending,
+    ) {
         let mem = rt.tables.entry(table.to_owned()).or_default();
         let total = rows.len() as u64;
         let mut changed: Vec<ConceptIn> = Vec::new();
@@ -842,32 +879,67 @@ impl Sources {
             });
         }
         self.stat(s, table, |t| t.unchanged += total - changed.len() as u64);
-        let (mut written, mut over) = (0, 0);
         let target = self.target(s, table);
         for batch in changed.chunks(self.inner.cfg.batch_size) {
             let (t, rows, now) = (target.clone(), batch.to_vec(), crate::time::now_ms());
-            let applied = self
-                .inner
-                .store
-                .write(move |ctx| memory::apply_concepts(ctx, &t, rows, now))
-                .await?;
-            for c in batch {
-                mem.fps.insert(c.row_id.clone(), c.fingerprint.clone());
+            let store = self.inner.store.clone();
+            // Spawned so that it reaches the writer now, not when awaited.
+            let handle = tokio::spawn(async move {
+                store
+                    .write(move |ctx| memory::apply_concepts(ctx, &t, rows, now))
+                    .await
+            });
+            let fps = batch
+                .iter()
+                .map(|c| (c.row_id.clone(), c.fingerprint.clone()))
+                .collect();
+            p.inflight.push_back((handle, fps));
+        }
+    }
+
+    /// Waits until at most `max` batches are in flight, recording what the
+    /// committed ones wrote. After an error every batch is still awaited
+    /// (the fingerprints stay true to the store), then the error returns.
+    async fn settle(
+        &self,
+        s: &Source,
+        rt: &mut Runtime,
+        table: &str,
+        p: &mut Pending,
+        max: usize,
+    ) -> Result<(), SourceError> {
+        let mem = rt.tables.entry(table.to_owned()).or_default();
+        let (mut written, mut over) = (0, 0);
+        let mut failed: Option<SourceError> = None;
+        while p.inflight.len() > max || (failed.is_some() && !p.inflight.is_empty()) {
+            let (handle, fps) = p.inflight.pop_front().expect("non-empty");
+            match handle.await {
+                Ok(Ok(applied)) => {
+                    mem.fps.extend(fps);
+                    for name in &applied.overwritten {
+                        tracing::warn!(source = %s.name, concept = %name, "the source changed a concept the user had edited; the edit was overwritten");
+                    }
+                    written += applied.written;
+                    over += applied.overwritten.len() as u64;
+                }
+                Ok(Err(e)) => {
+                    failed.get_or_insert(e.into());
+                }
+                Err(e) => {
+                    failed.get_or_insert(SourceError::Unavailable(format!("write task: {e}")));
+                }
             }
-            for name in &applied.overwritten {
-                tracing::warn!(source = %s.name, concept = %name, "the source changed a concept the user had edited; the edit was overwritten");
-            }
-            written += applied.written;
-            over += applied.overwritten.len() as u64;
         }
         if written > 0 {
             self.wrote();
         }
+        p.written += written;
+        p.over += over;
         self.stat(s, table, |t| {
             t.synced += written;
             t.overwrite_warnings += over;
         });
-        Ok((written, over))
+        failed.map_or(Ok(()), Err)
     }
 
     async fn delete_rows(
@@ -916,29 +988,37 @@ impl Sources {
         };
         let mut seen: HashSet<String> = HashSet::new();
         let mut after: Option<Value> = None;
-        loop {
-            let (rows, last) = self
-                .read(
-                    s,
-                    &plan,
-                    ReadReq::Page {
-                        after: after.clone(),
-                        limit: batch,
-                    },
-                )
-                .await?
-                .rows();
-            let n = rows.len();
-            report.rows += n as u64;
-            seen.extend(rows.iter().map(|r| r.id.clone()));
-            let (w, o) = self.apply(s, rt, table, rows).await?;
-            report.synced += w;
-            report.overwrite_warnings += o;
-            if n < batch || last.is_none() {
-                break;
+        // Pages are read while the previous ones are being written.
+        let mut p = Pending::default();
+        let r: Result<(), SourceError> = async {
+            loop {
+                let (rows, last) = self
+                    .read(
+                        s,
+                        &plan,
+                        ReadReq::Page {
+                            after: after.clone(),
+                            limit: batch,
+                        },
+                    )
+                    .await?
+                    .rows();
+                let n = rows.len();
+                report.rows += n as u64;
+                seen.extend(rows.iter().map(|r| r.id.clone()));
+                self.submit(s, rt, table, rows, &mut p);
+                self.settle(s, rt, table, &mut p, PIPELINE).await?;
+                if n < batch || last.is_none() {
+                    return Ok(());
+                }
+                after = last;
             }
-            after = last;
         }
+        .await;
+        let settled = self.settle(s, rt, table, &mut p, 0).await;
+        r.and(settled)?;
+        report.synced = p.written;
+        report.overwrite_warnings = p.over;
         let gone: Vec<String> = rt
             .tables
             .get(table)
