@@ -39,3 +39,5 @@ for EMBED in hash local; do
     target/release/memd bench sources --embed "$EMBED" --model-dir "$MODEL" \
         --pg-url "$URL" --pg-password-env MEMD_BENCH_PG_PASSWORD "$@"
 done
+# SQLite changes read by a cursor column instead of fingerprints.
+target/release/memd bench sources --embed hash --sqlite-cursor "$@"

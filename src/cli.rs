@@ -302,6 +302,10 @@ pub struct SourcesBenchArgs {
     /// Only PostgreSQL.
     #[arg(long)]
     pub skip_sqlite: bool,
+    /// Read SQLite changes by an `updated_at` cursor column instead of
+    /// comparing every row's fingerprint.
+    #[arg(long)]
+    pub sqlite_cursor: bool,
     #[arg(long, value_name = "DIR", default_value = "/tmp/memd-bench-sources")]
     pub workdir: PathBuf,
     /// One JSON object per source type.

@@ -7,7 +7,8 @@
 //! a concept (rows/s synced, lexically recallable) and (b) until every
 //! concept has a vector (rows/s embedded). Then it changes one row at a
 //! time (`--changes` times) and times until a recall finds the new text:
-//! SQLite through the file watcher; PostgreSQL by polling (poll_interval_s
+//! SQLite through the file watcher (rows compared by fingerprint, or with
+//! `--sqlite-cursor` read by an `updated_at` column); PostgreSQL by polling (poll_interval_s
 //! = 1) and then through LISTEN/NOTIFY with the trigger of
 //! `memd sources trigger-sql`.
 
@@ -277,11 +278,12 @@ pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
             let c = rusqlite::Connection::open(&db)?;
             c.pragma_update(None, "journal_mode", "WAL")?;
             c.execute_batch(
-                "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, description TEXT)",
+                "CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, description TEXT, updated_at INTEGER);
+                 CREATE INDEX products_by_update ON products (updated_at);",
             )?;
             let tx = c.unchecked_transaction()?;
             {
-                let mut ins = tx.prepare("INSERT INTO products VALUES (?1, ?2, ?3)")?;
+                let mut ins = tx.prepare("INSERT INTO products VALUES (?1, ?2, ?3, ?1)")?;
                 for i in 1..=rows {
                     let (n, d) = text_of(i);
                     ins.execute(rusqlite::params![i, n, d])?;
@@ -290,8 +292,14 @@ pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
             tx.commit()?;
             Ok(c)
         })?;
+        let cursor = if a.sqlite_cursor {
+            "cursor_column = \"updated_at\"\n"
+        } else {
+            ""
+        };
         let src = format!(
-            "[sources]\ndebounce_ms = 50\n[[sources.sqlite]]\nname = \"shop\"\npath = {db:?}\nallowed_tables = [\"products\"]\n"
+            "[sources]\ndebounce_ms = 50\n[[sources.sqlite]]\nname = \"shop\"\npath = {db:?}\nallowed_tables = [\"products\"]\n\
+             [sources.sqlite.tables.products]\ntext_columns = [\"name\", \"description\"]\n{cursor}"
         );
         let started = Instant::now();
         let d = block_in_place(|| Daemon::start(&root, &embed_cfg, &src))?;
@@ -307,7 +315,8 @@ pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
         let lat = measure_changes(&d.socket, a.changes, |i, token| {
             block_in_place(|| {
                 conn.execute(
-                    "UPDATE products SET description = ?1 WHERE id = ?2",
+                    "UPDATE products SET description = ?1,
+                       updated_at = (SELECT max(updated_at) + 1 FROM products) WHERE id = ?2",
                     rusqlite::params![format!("changed {token}"), (i as i64 * 997) % rows + 1],
                 )
             })?;
@@ -316,7 +325,20 @@ pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
         .await?;
         block_in_place(|| d.stop())?;
         print(
-            &report("sqlite", &a.embed, a.rows, &m, &[("watch", lat)]),
+            &report(
+                "sqlite",
+                &a.embed,
+                a.rows,
+                &m,
+                &[(
+                    if a.sqlite_cursor {
+                        "watch_cursor"
+                    } else {
+                        "watch_fingerprint"
+                    },
+                    lat,
+                )],
+            ),
             a.json,
         );
     }
