@@ -890,3 +890,38 @@ fn a_cron_schedule_runs_full_syncs_and_a_missing_file_is_down_until_it_appears()
     let (_, v) = d.get("/v1/sources");
     assert_eq!(source(&v, "shop")["state"], "ok");
 }
+
+#[test]
+fn two_sources_with_one_table_name_get_qualified_concept_names() {
+    let src_dir = tempfile::tempdir().unwrap();
+    let (a, b) = (src_dir.path().join("a.db"), src_dir.path().join("b.db"));
+    drop(make_shop(&a, 3));
+    drop(make_shop(&b, 3));
+    let d = Daemon::start(&format!(
+        "[[sources.sqlite]]\nname = \"east\"\npath = \"{}\"\nallowed_tables = [\"products\"]\n\
+         [[sources.sqlite]]\nname = \"west\"\npath = \"{}\"\nallowed_tables = [\"products\"]\nnamespace = \"shops\"\n",
+        a.display(),
+        b.display()
+    ));
+    wait_for("both sources", Duration::from_secs(10), || {
+        (table_stats(&d, "east", "products")["concepts"] == 3
+            && table_stats(&d, "west", "products")["concepts"] == 3)
+            .then_some(())
+    });
+    let (st, c) = concept(&d, "east/products:1");
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["concept"]["namespace"], "default");
+    // The raw slash works too (the route takes the rest of the path).
+    let (st, c) = d.get("/v1/concepts/west/products:1");
+    assert_eq!(st, 200, "{c}");
+    assert_eq!(c["concept"]["namespace"], "shops");
+    assert_eq!(concept(&d, "products:1").0, 404);
+    // Each source's concepts are recalled in its own namespace.
+    let (_, v) = d.post(
+        "/v1/recall",
+        &json!({"query": "catalogue", "k": 10, "tiers": ["concept"], "namespace": "shops", "mode": "lexical"}),
+    );
+    let hits = v["results"].as_array().unwrap();
+    assert_eq!(hits.len(), 3, "{v}");
+    assert!(hits.iter().all(|h| h["source"] == "west"), "{v}");
+}

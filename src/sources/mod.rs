@@ -587,11 +587,10 @@ impl Sources {
     ) -> Result<TableReport, SourceError> {
         let mut st = s.status.lock().unwrap_or_else(|p| p.into_inner());
         match &r {
-            Ok(rep) => {
+            Ok(_) => {
                 let t = st.tables.entry(table.to_owned()).or_default();
                 t.last_sync_at = Some(crate::time::to_rfc3339(crate::time::now_ms()));
                 t.last_error = None;
-                let _ = rep;
                 if st.state != State::Ok {
                     st.state = State::Ok;
                     st.last_error = None;
