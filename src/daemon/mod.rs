@@ -26,7 +26,7 @@ pub use lock::{LockError, acquire as acquire_lock, lock_path};
 pub use socket::SocketError;
 
 use crate::api::{self, AppState};
-use crate::config::{self, Config, ConfigError, ConfigSource, Loaded};
+use crate::config::{self, Config, ConfigError, ConfigSource, DreamConfig, Loaded};
 use crate::embed;
 use crate::logging::LogHandle;
 use crate::recall::RecallEngine;
@@ -129,13 +129,27 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         "store open"
     );
 
+    let shared_config = Arc::new(RwLock::new(cfg.clone()));
+    let consolidator = crate::dream::provider::build(&cfg.dream, embedder.clone())
+        .map_err(|e| DaemonError::Internal(format!("dream provider: {e}")))?;
+    let dream = crate::dream::Dream::new(
+        store.clone(),
+        shared_config.clone(),
+        consolidator,
+        embed_queue.clone(),
+        &control.shutdown,
+    );
+    if let Err(e) = dream.recover().await {
+        tracing::warn!(error = %e, "cannot mark interrupted dream runs");
+    }
+
     let listener = socket::bind(&socket_path, cfg.daemon.socket_mode.0)?;
     let socket_ino = std::fs::metadata(&socket_path).map(|m| m.ino()).ok();
     let state = AppState {
         recall: RecallEngine::new(store.clone(), embedder.clone(), &cfg.recall),
         store: store.clone(),
         embedder: embedder.clone(),
-        config: Arc::new(RwLock::new(cfg.clone())),
+        config: shared_config,
         config_source: loaded.source.to_string(),
         metrics: Arc::default(),
         started: Instant::now(),
@@ -144,6 +158,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         allowed_uids: Arc::new(cfg.allowed_uids()),
         checkpointer: checkpointer.clone(),
         embed_queue: embed_queue.clone(),
+        dream: dream.clone(),
     };
     let listener = api::uds::UdsListener::new(listener, cfg.api.max_connections);
     let stop_accepting = control.shutdown.clone();
@@ -161,6 +176,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     let watchdog = notify::spawn_watchdog(store.clone(), control.shutdown.clone());
     let checkpoint_worker = checkpointer.spawn_worker(control.shutdown.clone());
     let embed_worker = embed_queue.spawn(control.shutdown.clone());
+    let mut dream_schedule = dream.start_triggers().await;
 
     let mut server_done = false;
     loop {
@@ -201,6 +217,14 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     if let Some(w) = watchdog {
         w.abort();
     }
+    // A pass stops at its next safe point: between sessions, or by
+    // abandoning an LLM call in flight (which writes nothing).
+    if let Some(s) = dream_schedule.as_mut()
+        && let Err(e) = s.shutdown().await
+    {
+        tracing::debug!(error = %e, "dream scheduler shutdown");
+    }
+    dream.shut_down(grace.min(Duration::from_secs(5))).await;
     if let Some(w) = checkpoint_worker {
         // It stops at its next select; a checkpoint in progress finishes first.
         let _ = w.await;
@@ -311,6 +335,15 @@ fn reload(state: &AppState, control: &Control) {
     merged.api.max_metadata_bytes = new.api.max_metadata_bytes;
     merged.recall = new.recall.clone();
     merged.index.nprobe = new.index.nprobe;
+    // The dream cycle reads its settings at every pass; the schedule, its
+    // time zone and the provider are fixed at start.
+    merged.dream = DreamConfig {
+        schedule: old.dream.schedule.clone(),
+        timezone: old.dream.timezone.clone(),
+        provider: old.dream.provider,
+        openai: old.dream.openai.clone(),
+        ..new.dream.clone()
+    };
     if merged.index.nprobe != old.index.nprobe {
         state
             .store
