@@ -135,6 +135,66 @@ pub enum CtlCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Run the dream cycle now (or `dream runs` to list past passes).
+    #[command(args_conflicts_with_subcommands = true)]
+    Dream {
+        #[command(subcommand)]
+        list: Option<DreamList>,
+        /// Only this namespace (default: every namespace).
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// Act whatever the drive levels.
+        #[arg(long)]
+        force: bool,
+        /// Only this drive: continuity, coherence or curiosity.
+        #[arg(long, value_parser = ["continuity", "coherence", "curiosity"])]
+        drive: Option<String>,
+        /// Report what would run; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Repeat bounded passes until the backlog is empty.
+        #[arg(long)]
+        until_caught_up: bool,
+        /// Wait for the passes to finish and print what they did.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// A session's gist.
+    Gist { session: String },
+    /// The monthly eras of a namespace.
+    Eras {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+    },
+    /// The profile of a namespace.
+    Profile {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+    },
+    /// The narrative of a namespace.
+    Narrative {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+    },
+    /// The agent's self-state in a namespace.
+    #[command(name = "self")]
+    SelfState {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+    },
+    /// The context pack for a query: profile, narrative, self, gists, eras,
+    /// concepts, chunks, exchanges and the session's recent turns.
+    Context {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        #[arg(long, value_name = "SESSION")]
+        session: Option<String>,
+        /// Characters the pack may hold (default 4000).
+        #[arg(long, value_name = "CHARS")]
+        budget: Option<usize>,
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
+    },
     /// Each source (database or folder) with its state and sync stats.
     Sources,
     /// Sync a source now: changes since the last sync, or everything with --full.
@@ -168,6 +228,17 @@ pub enum CtlCommand {
         /// Bring a removed concept back.
         #[arg(long)]
         restore: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DreamList {
+    /// Past passes, newest first.
+    Runs {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
     },
 }
 

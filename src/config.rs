@@ -65,6 +65,7 @@ pub struct Config {
     pub recall: RecallConfig,
     pub index: IndexConfig,
     pub checkpoint: CheckpointConfig,
+    pub dream: DreamConfig,
     pub sources: crate::sources::config::SourcesConfig,
 }
 
@@ -102,6 +103,127 @@ impl IndexConfig {
             ann_min_vectors: self.ann_min_vectors,
             cell_factor: self.cell_factor,
             nprobe: self.nprobe,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DreamConfig {
+    /// Run passes on the schedule and when idle (on-demand passes always work).
+    pub enabled: bool,
+    /// Cron expression with seconds (`sec min hour day month weekday`).
+    pub schedule: String,
+    /// Time zone of the schedule: `local` (the system's), `UTC`, or an IANA
+    /// name such as `Europe/Berlin`.
+    pub timezone: String,
+    /// A pass starts after this many seconds without writes, if a drive is
+    /// over its threshold; 0 turns the idle trigger off.
+    pub idle_after_s: u64,
+    /// A session is ripe once it has this many turns and no gist.
+    pub min_turns: usize,
+    /// A summarised session is ripe again after this many new turns.
+    pub resummarise_after: usize,
+    /// A session with any new turn is ripe after this long without one.
+    pub session_idle_s: u64,
+    /// Sessions summarised per pass (the rest wait for the next pass).
+    pub max_sessions_per_pass: usize,
+    /// A pass stops at the next safe point after this many seconds.
+    pub max_pass_s: u64,
+    /// Drive levels (0..1) over which the drive acts.
+    pub continuity_threshold: f64,
+    pub coherence_threshold: f64,
+    pub curiosity_threshold: f64,
+    /// Maintenance (ANALYZE, FTS optimize) runs when stability is above this.
+    pub stability_threshold: f64,
+    /// `extractive` (offline, no model) or `openai` (any OpenAI-compatible
+    /// `/chat/completions` endpoint, configured in `[dream.openai]`).
+    pub provider: DreamProvider,
+    /// Target length of an extractive gist, in characters.
+    pub gist_chars: usize,
+    /// Target length of an era digest, in characters.
+    pub era_chars: usize,
+    /// Relevance vs. diversity in the extractive selection (1 = relevance only).
+    pub mmr_lambda: f64,
+    /// A session whose summary failed this many times is skipped until it
+    /// gets new turns.
+    pub max_attempts: u32,
+    pub openai: DreamOpenAiConfig,
+}
+
+impl Default for DreamConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            schedule: "0 0 3 * * *".into(),
+            timezone: "local".into(),
+            idle_after_s: 900,
+            min_turns: 4,
+            resummarise_after: 10,
+            session_idle_s: 1800,
+            max_sessions_per_pass: 50,
+            max_pass_s: 120,
+            continuity_threshold: 0.3,
+            coherence_threshold: 0.3,
+            curiosity_threshold: 0.3,
+            stability_threshold: 0.8,
+            provider: DreamProvider::Extractive,
+            gist_chars: 700,
+            era_chars: 1200,
+            mmr_lambda: 0.7,
+            max_attempts: 3,
+            openai: DreamOpenAiConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DreamProvider {
+    Extractive,
+    Openai,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DreamOpenAiConfig {
+    /// e.g. `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1` (Ollama).
+    pub base_url: String,
+    pub model: String,
+    /// Name of the environment variable holding the API key (never the key).
+    pub api_key_env: String,
+    /// Seconds before a request is abandoned.
+    pub timeout_s: u64,
+    /// Retries of a request that failed with 429, 5xx or a timeout.
+    pub max_retries: u32,
+    /// Largest answer asked for, in tokens.
+    pub max_tokens: u32,
+    pub temperature: f64,
+    /// Characters of transcript sent per request (longer sessions are cut
+    /// to their most recent turns).
+    pub max_input_chars: usize,
+    /// Files replacing the built-in prompt templates (unset: built-in).
+    pub gist_prompt_file: Option<PathBuf>,
+    pub era_prompt_file: Option<PathBuf>,
+    pub profile_prompt_file: Option<PathBuf>,
+    pub narrative_prompt_file: Option<PathBuf>,
+}
+
+impl Default for DreamOpenAiConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            model: "llama3.2".into(),
+            api_key_env: "MEMD_DREAM_API_KEY".into(),
+            timeout_s: 120,
+            max_retries: 2,
+            max_tokens: 512,
+            temperature: 0.2,
+            max_input_chars: 12000,
+            gist_prompt_file: None,
+            era_prompt_file: None,
+            profile_prompt_file: None,
+            narrative_prompt_file: None,
         }
     }
 }
@@ -461,6 +583,7 @@ impl Config {
             key,
             message,
         };
+        self.validate_dream(origin)?;
         if let Err(e) = check_log_filter(&self.log.level) {
             return Err(invalid(
                 "log.level",
@@ -719,6 +842,92 @@ fn check_log_filter(filter: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+impl Config {
+    fn validate_dream(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+            path: origin.to_owned(),
+            key,
+            message,
+        };
+        let d = &self.dream;
+        if let Err(e) = crate::dream::schedule::check(&d.schedule, &d.timezone) {
+            let key = if e.starts_with("time zone") {
+                "dream.timezone"
+            } else {
+                "dream.schedule"
+            };
+            return Err(invalid(key, e));
+        }
+        for (key, v) in [
+            ("dream.continuity_threshold", d.continuity_threshold),
+            ("dream.coherence_threshold", d.coherence_threshold),
+            ("dream.curiosity_threshold", d.curiosity_threshold),
+            ("dream.stability_threshold", d.stability_threshold),
+            ("dream.mmr_lambda", d.mmr_lambda),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(invalid(key, format!("{v} is not between 0 and 1")));
+            }
+        }
+        for (key, v) in [
+            ("dream.min_turns", d.min_turns),
+            ("dream.resummarise_after", d.resummarise_after),
+            ("dream.max_sessions_per_pass", d.max_sessions_per_pass),
+            ("dream.gist_chars", d.gist_chars),
+            ("dream.era_chars", d.era_chars),
+            ("dream.openai.max_input_chars", d.openai.max_input_chars),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        if d.max_pass_s == 0 {
+            return Err(invalid("dream.max_pass_s", "must be at least 1".into()));
+        }
+        if d.max_attempts == 0 {
+            return Err(invalid("dream.max_attempts", "must be at least 1".into()));
+        }
+        if d.openai.max_tokens == 0 {
+            return Err(invalid(
+                "dream.openai.max_tokens",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(0.0..=2.0).contains(&d.openai.temperature) {
+            return Err(invalid(
+                "dream.openai.temperature",
+                "must be between 0 and 2".into(),
+            ));
+        }
+        if d.provider == DreamProvider::Openai && !d.openai.base_url.starts_with("http") {
+            return Err(invalid(
+                "dream.openai.base_url",
+                format!("`{}` is not an http(s) URL", d.openai.base_url),
+            ));
+        }
+        for (key, p) in [
+            ("dream.openai.gist_prompt_file", &d.openai.gist_prompt_file),
+            ("dream.openai.era_prompt_file", &d.openai.era_prompt_file),
+            (
+                "dream.openai.profile_prompt_file",
+                &d.openai.profile_prompt_file,
+            ),
+            (
+                "dream.openai.narrative_prompt_file",
+                &d.openai.narrative_prompt_file,
+            ),
+        ] {
+            if let Some(p) = p
+                && d.provider == DreamProvider::Openai
+                && let Err(e) = std::fs::read_to_string(p)
+            {
+                return Err(invalid(key, format!("cannot read {}: {e}", p.display())));
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("memd.db")
 }
@@ -809,13 +1018,24 @@ mod tests {
         let text = include_str!("../config/memd.toml");
         let value = toml::Value::try_from(Config::default()).unwrap();
         let mut missing = Vec::new();
-        for (section, table) in value.as_table().unwrap() {
-            let keys: Vec<&String> = table.as_table().unwrap().keys().collect();
-            for key in keys {
-                if !text.contains(&format!("{key} =")) {
-                    missing.push(format!("{section}.{key}"));
+        fn walk(prefix: &str, table: &toml::Table, text: &str, missing: &mut Vec<String>) {
+            for (key, v) in table {
+                match v.as_table() {
+                    Some(sub) => {
+                        if !text.contains(&format!("[{prefix}.{key}]")) {
+                            missing.push(format!("[{prefix}.{key}]"));
+                        }
+                        walk(&format!("{prefix}.{key}"), sub, text, missing);
+                    }
+                    None if !text.contains(&format!("{key} =")) => {
+                        missing.push(format!("{prefix}.{key}"));
+                    }
+                    None => {}
                 }
             }
+        }
+        for (section, table) in value.as_table().unwrap() {
+            walk(section, table.as_table().unwrap(), text, &mut missing);
         }
         // Options whose default is "unset" do not serialise; check them by name.
         for key in [
@@ -824,6 +1044,10 @@ mod tests {
             "allowed_uids =",
             "dir =",
             "model_dir =",
+            "gist_prompt_file =",
+            "era_prompt_file =",
+            "profile_prompt_file =",
+            "narrative_prompt_file =",
             "id_column =",
             "text_columns =",
             "cursor_column =",
@@ -907,6 +1131,17 @@ mod tests {
             ("[index]\ncell_factor = 0.0\n", "index.cell_factor"),
             ("[store]\nread_connections = 0\n", "store.read_connections"),
             ("[store]\nsynchronous = \"off\"\n", "store.synchronous"),
+            ("[dream]\nschedule = \"every day\"\n", "dream.schedule"),
+            ("[dream]\ntimezone = \"Mars/Olympus\"\n", "dream.timezone"),
+            (
+                "[dream]\ncontinuity_threshold = 1.5\n",
+                "dream.continuity_threshold",
+            ),
+            ("[dream]\nprovider = \"gpt\"\n", "dream.provider"),
+            (
+                "[dream.openai]\nmax_tokens = 0\n",
+                "dream.openai.max_tokens",
+            ),
             ("[sources]\nbatch_size = 0\n", "sources.batch_size"),
             (
                 "[[sources.sqlite]]\nname = \"s\"\npath = \"/x.db\"\nallowed_tables = [\"a;b\"]\n",

@@ -15,7 +15,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use crate::cli::{CtlArgs, CtlCommand};
+use crate::cli::{CtlArgs, CtlCommand, DreamList};
 use crate::config::Config;
 
 pub const EXIT_OK: i32 = 0;
@@ -278,6 +278,77 @@ async fn dispatch(conn: &mut Connection, args: &CtlArgs) -> Result<i32, CtlError
             }
             conn.call(Method::POST, "/v1/recall", Some(body)).await?
         }
+        CtlCommand::Dream {
+            list: Some(DreamList::Runs { namespace, limit }),
+            ..
+        } => {
+            let mut path = format!("/v1/dream/runs?limit={limit}");
+            if let Some(ns) = namespace {
+                path.push_str(&format!("&namespace={}", enc(ns)));
+            }
+            conn.call(Method::GET, &path, None).await?
+        }
+        CtlCommand::Dream {
+            list: None,
+            namespace,
+            force,
+            drive,
+            dry_run,
+            until_caught_up,
+            wait,
+        } => {
+            let mut body = json!({"force": force, "dry_run": dry_run,
+                "until_caught_up": until_caught_up, "wait": wait});
+            if let Some(ns) = namespace {
+                body["namespace"] = json!(ns);
+            }
+            if let Some(d) = drive {
+                body["drive"] = json!(d);
+            }
+            conn.call(Method::POST, "/v1/dream", Some(body)).await?
+        }
+        CtlCommand::Gist { session } => {
+            conn.call(
+                Method::GET,
+                &format!("/v1/sessions/{}/gist", enc(session)),
+                None,
+            )
+            .await?
+        }
+        CtlCommand::Eras { namespace }
+        | CtlCommand::Profile { namespace }
+        | CtlCommand::Narrative { namespace }
+        | CtlCommand::SelfState { namespace } => {
+            let route = match &args.command {
+                CtlCommand::Eras { .. } => "eras",
+                CtlCommand::Profile { .. } => "profile",
+                CtlCommand::Narrative { .. } => "narrative",
+                _ => "self",
+            };
+            let mut path = format!("/v1/{route}");
+            if let Some(ns) = namespace {
+                path.push_str(&format!("?namespace={}", enc(ns)));
+            }
+            conn.call(Method::GET, &path, None).await?
+        }
+        CtlCommand::Context {
+            namespace,
+            session,
+            budget,
+            query,
+        } => {
+            let mut body = json!({"query": query.join(" ")});
+            if let Some(ns) = namespace {
+                body["namespace"] = json!(ns);
+            }
+            if let Some(s) = session {
+                body["session_id"] = json!(s);
+            }
+            if let Some(b) = budget {
+                body["budget_chars"] = json!(b);
+            }
+            conn.call(Method::POST, "/v1/context", Some(body)).await?
+        }
         CtlCommand::Sessions { namespace, limit } => {
             let mut path = format!("/v1/sessions?limit={limit}");
             if let Some(ns) = namespace {
@@ -433,9 +504,10 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
             }
             for (i, r) in results.iter().enumerate() {
                 println!(
-                    "{:>2}. [{:.4}] {} #{} {} {}: {}",
+                    "{:>2}. [{:.4}] {} {} #{} {} {}: {}",
                     i + 1,
                     r["score"].as_f64().unwrap_or(0.0),
+                    s(&r["tier"]),
                     s(&r["session_id"]),
                     s(&r["id"]),
                     s(&r["created_at"]),
@@ -540,6 +612,119 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
             }
         }
         CtlCommand::Import { .. } | CtlCommand::Export { .. } | CtlCommand::ImportAll { .. } => {}
+        CtlCommand::Dream { list: Some(_), .. } => {
+            let runs = value["runs"].as_array().cloned().unwrap_or_default();
+            if runs.is_empty() {
+                println!("no dream runs yet");
+            }
+            for r in runs {
+                println!(
+                    "#{} {} {} {}{} {} action(s), {} error(s) → {}",
+                    s(&r["id"]),
+                    s(&r["started_at"]),
+                    s(&r["namespace"]),
+                    s(&r["trigger"]),
+                    if r["dry_run"].as_bool() == Some(true) {
+                        " (dry run)"
+                    } else {
+                        ""
+                    },
+                    r["actions"].as_array().map_or(0, Vec::len),
+                    r["errors"].as_array().map_or(0, Vec::len),
+                    s(&r["outcome"])
+                );
+                if let Some(n) = r["note"].as_str() {
+                    println!("      {n}");
+                }
+            }
+        }
+        CtlCommand::Dream { list: None, .. } => {
+            let Some(runs) = value["runs"].as_array() else {
+                println!("dream pass started in the background; `memd ctl dream runs` shows it");
+                return EXIT_OK;
+            };
+            if runs.is_empty() {
+                println!("no namespace to consolidate");
+            }
+            for r in runs {
+                println!(
+                    "{} ({}): {} in {} ms",
+                    s(&r["namespace"]),
+                    s(&r["trigger"]),
+                    s(&r["outcome"]),
+                    s(&r["took_ms"])
+                );
+                let d = &r["drives_before"];
+                println!(
+                    "  drives: continuity {} coherence {} curiosity {} stability {}",
+                    s(&d["continuity"]),
+                    s(&d["coherence"]),
+                    s(&d["curiosity"]),
+                    s(&d["stability"])
+                );
+                for a in r["actions"].as_array().into_iter().flatten() {
+                    println!("  {} {}", s(&a["drive"]), one_line(&a.to_string(), 150));
+                }
+                for e in r["errors"].as_array().into_iter().flatten() {
+                    println!("  error: {}", s(e));
+                }
+                if let Some(n) = r["note"].as_str() {
+                    println!("  {n}");
+                }
+            }
+        }
+        CtlCommand::Gist { .. } => {
+            println!(
+                "session {} (namespace {}), turns up to #{}, by {}:",
+                s(&value["session_id"]),
+                s(&value["namespace"]),
+                s(&value["last_exchange_id"]),
+                s(&value["provider"])
+            );
+            println!("{}", s(&value["text"]));
+        }
+        CtlCommand::Eras { .. } => {
+            let eras = value["eras"].as_array().cloned().unwrap_or_default();
+            if eras.is_empty() {
+                println!("no eras yet in namespace {}", s(&value["namespace"]));
+            }
+            for e in eras {
+                println!(
+                    "{}{}: {}",
+                    s(&e["month"]),
+                    if e["stale"].as_bool() == Some(true) {
+                        " (stale)"
+                    } else {
+                        ""
+                    },
+                    s(&e["text"])
+                );
+            }
+        }
+        CtlCommand::Profile { .. } => {
+            println!("covers {} session(s):", s(&value["sessions_covered"]));
+            println!("{}", s(&value["text"]));
+        }
+        CtlCommand::Narrative { .. } => println!("{}", s(&value["text"])),
+        CtlCommand::SelfState { .. } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value["state"]).unwrap_or_default()
+            );
+        }
+        CtlCommand::Context { .. } => {
+            for sec in value["sections"].as_array().into_iter().flatten() {
+                println!("## {}", s(&sec["name"]));
+                for it in sec["items"].as_array().into_iter().flatten() {
+                    println!("[{} {}] {}", s(&it["tier"]), s(&it["id"]), s(&it["text"]));
+                }
+            }
+            println!(
+                "({} of {} characters)",
+                s(&value["used_chars"]),
+                s(&value["budget_chars"])
+            );
+        }
         CtlCommand::Sources => print_sources(&value),
         CtlCommand::Sync { .. } => {
             for t in value["tables"].as_array().cloned().unwrap_or_default() {

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod dream;
 pub mod embed;
 pub mod index;
 pub mod logging;

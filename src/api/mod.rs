@@ -47,6 +47,7 @@ pub struct AppState {
     pub allowed_uids: Arc<Vec<u32>>,
     pub checkpointer: Arc<crate::checkpoint::Checkpointer>,
     pub embed_queue: Arc<crate::embed::queue::EmbedQueue>,
+    pub dream: Arc<crate::dream::Dream>,
     pub sources: crate::sources::Sources,
 }
 
@@ -76,6 +77,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/import", post(routes::sessions::import))
         .route("/v1/recall", post(routes::recall::recall))
+        .route("/v1/context", post(routes::dream::context))
+        .route("/v1/dream", post(routes::dream::start))
+        .route("/v1/dream/runs", get(routes::dream::runs))
+        .route("/v1/sessions/{sid}/gist", get(routes::dream::gist))
+        .route("/v1/eras", get(routes::dream::eras))
+        .route("/v1/profile", get(routes::dream::profile))
+        .route("/v1/narrative", get(routes::dream::narrative))
+        .route("/v1/self", get(routes::dream::self_state))
         .route("/v1/reembed", post(routes::system::reembed))
         .route("/v1/checkpoint", post(routes::backup::take))
         .route("/v1/checkpoints", get(routes::backup::list))
@@ -105,6 +114,7 @@ pub fn router(state: AppState) -> Router {
 const UNTIMED_ROUTES: &[&str] = &[
     "/v1/checkpoint",
     "/v1/import-all",
+    "/v1/dream",
     "/v1/sources/{name}/sync",
 ];
 

@@ -26,7 +26,7 @@ pub use lock::{LockError, acquire as acquire_lock, lock_path};
 pub use socket::SocketError;
 
 use crate::api::{self, AppState};
-use crate::config::{self, Config, ConfigError, ConfigSource, Loaded};
+use crate::config::{self, Config, ConfigError, ConfigSource, DreamConfig, Loaded};
 use crate::embed;
 use crate::logging::LogHandle;
 use crate::recall::RecallEngine;
@@ -131,10 +131,25 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         "store open"
     );
 
+    let shared_config = Arc::new(RwLock::new(cfg.clone()));
+    let consolidator = crate::dream::provider::build(&cfg.dream, embedder.clone())
+        .map_err(|e| DaemonError::Internal(format!("dream provider: {e}")))?;
+    let dream = crate::dream::Dream::new(
+        store.clone(),
+        shared_config.clone(),
+        consolidator,
+        embed_queue.clone(),
+        &control.shutdown,
+    );
+    if let Err(e) = dream.recover().await {
+        tracing::warn!(error = %e, "cannot mark interrupted dream runs");
+    }
+
     let sources =
         crate::sources::Sources::new(store.clone(), &cfg.sources, Some(embed_queue.clone()));
     if let Err(e) = sources.check_schemas().await {
         drop(sources);
+        drop(dream);
         drop(embed_queue);
         drop(checkpointer);
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
@@ -147,7 +162,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         recall: RecallEngine::new(store.clone(), embedder.clone(), &cfg.recall),
         store: store.clone(),
         embedder: embedder.clone(),
-        config: Arc::new(RwLock::new(cfg.clone())),
+        config: shared_config,
         config_source: loaded.source.to_string(),
         metrics: Arc::default(),
         started: Instant::now(),
@@ -156,6 +171,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         allowed_uids: Arc::new(cfg.allowed_uids()),
         checkpointer: checkpointer.clone(),
         embed_queue: embed_queue.clone(),
+        dream: dream.clone(),
         sources: sources.clone(),
     };
     let listener = api::uds::UdsListener::new(listener, cfg.api.max_connections);
@@ -174,6 +190,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     let watchdog = notify::spawn_watchdog(store.clone(), control.shutdown.clone());
     let checkpoint_worker = checkpointer.spawn_worker(control.shutdown.clone());
     let embed_worker = embed_queue.spawn(control.shutdown.clone());
+    let mut dream_schedule = dream.start_triggers().await;
     let source_tasks = sources.spawn(control.shutdown.clone());
 
     let mut server_done = false;
@@ -215,6 +232,14 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     if let Some(w) = watchdog {
         w.abort();
     }
+    // A pass stops at its next safe point: between sessions, or by
+    // abandoning an LLM call in flight (which writes nothing).
+    if let Some(s) = dream_schedule.as_mut()
+        && let Err(e) = s.shutdown().await
+    {
+        tracing::debug!(error = %e, "dream scheduler shutdown");
+    }
+    dream.shut_down(grace.min(Duration::from_secs(5))).await;
     // A source stops between its operations; a write in flight completes.
     for t in source_tasks {
         if tokio::time::timeout(grace, t).await.is_err() {
@@ -332,6 +357,15 @@ fn reload(state: &AppState, control: &Control) {
     merged.api.max_metadata_bytes = new.api.max_metadata_bytes;
     merged.recall = new.recall.clone();
     merged.index.nprobe = new.index.nprobe;
+    // The dream cycle reads its settings at every pass; the schedule, its
+    // time zone and the provider are fixed at start.
+    merged.dream = DreamConfig {
+        schedule: old.dream.schedule.clone(),
+        timezone: old.dream.timezone.clone(),
+        provider: old.dream.provider,
+        openai: old.dream.openai.clone(),
+        ..new.dream.clone()
+    };
     if merged.index.nprobe != old.index.nprobe {
         state
             .store

@@ -7,6 +7,7 @@
 //! lexical and vector sources here. Rows not yet embedded are still found
 //! through the lexical side.
 
+pub mod context;
 pub mod lexical;
 pub mod rrf;
 

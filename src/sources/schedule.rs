@@ -1,25 +1,32 @@
 //! Cron schedules for periodic full syncs.
 //!
-//! The `cron` crate parses the expression and lists upcoming times; the
-//! scheduling itself is one sleep per firing in the source's own task.
-//! (tokio-cron-scheduler would add a job store, uuids and its own runtime
-//! loop for what is here a single timer per source.)
+//! Expressions are parsed as the dream schedule parses them (croner,
+//! seconds required: `sec min hour day month weekday`), in UTC. Scheduling
+//! itself is one sleep per firing inside the source's own task: each
+//! source has a single timer, so tokio-cron-scheduler's job store adds
+//! nothing here.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-pub use cron::Schedule;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
 
-/// Parses a 6-field (sec min hour day month weekday) or 7-field (… year)
-/// cron expression.
+pub type Schedule = Cron;
+
 pub fn parse(expr: &str) -> Result<Schedule, String> {
-    Schedule::from_str(expr).map_err(|e| e.to_string())
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .build()
+        .parse(expr)
+        .map_err(|e| {
+            format!("not a cron expression with seconds (`sec min hour day month weekday`, e.g. `0 0 4 * * *`): {e}")
+        })
 }
 
 /// Time from now until the next firing (None: the schedule never fires again).
 pub fn until_next(schedule: &Schedule) -> Option<Duration> {
     let now = chrono::Utc::now();
-    let next = schedule.after(&now).next()?;
+    let next = schedule.find_next_occurrence(&now, false).ok()?;
     Some((next - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -32,8 +39,10 @@ mod tests {
         let s = parse("0 0 4 * * *").unwrap();
         let d = until_next(&s).unwrap();
         assert!(d <= Duration::from_secs(24 * 3600), "{d:?}");
-        assert!(parse("*/1 * * * * *").is_ok());
+        let s = parse("*/1 * * * * *").unwrap();
+        assert!(until_next(&s).unwrap() <= Duration::from_secs(1));
         assert!(parse("every day").is_err());
+        assert!(parse("0 0 4 * *").is_err(), "seconds are required");
         assert!(parse("0 0 25 * * *").is_err());
     }
 }

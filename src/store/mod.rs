@@ -51,6 +51,9 @@ struct Inner {
     layout_path: Option<PathBuf>,
     heartbeat: Arc<std::sync::atomic::AtomicU64>,
     reclustering: Arc<std::sync::atomic::AtomicBool>,
+    /// Unix ms of the last write a client asked for (insert, delete,
+    /// import); what the dream cycle's idle trigger watches.
+    last_client_write: std::sync::atomic::AtomicI64,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -189,6 +192,7 @@ impl Store {
                 layout_path: index_opts.layout_path,
                 heartbeat,
                 reclustering,
+                last_client_write: std::sync::atomic::AtomicI64::new(crate::time::now_ms()),
                 writer_thread: std::sync::Mutex::new(Some(handle)),
             }),
         };
@@ -202,6 +206,19 @@ impl Store {
                 index_layout,
             },
         ))
+    }
+
+    fn touch(&self) {
+        self.inner
+            .last_client_write
+            .store(crate::time::now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Unix ms of the last client write (start-up counts as one).
+    pub fn last_client_write(&self) -> i64 {
+        self.inner
+            .last_client_write
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn db_path(&self) -> &Path {
@@ -278,6 +295,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        self.touch();
         self.send(|reply| WriteOp::Insert { rows, reply }).await
     }
 
@@ -286,6 +304,7 @@ impl Store {
         &self,
         session_id: String,
     ) -> Result<Option<DeletedSession>, StoreError> {
+        self.touch();
         self.send(|reply| WriteOp::DeleteSession { session_id, reply })
             .await
     }

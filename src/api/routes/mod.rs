@@ -1,6 +1,7 @@
 //! One file per resource.
 
 pub mod backup;
+pub mod dream;
 pub mod recall;
 pub mod sessions;
 pub mod sources;

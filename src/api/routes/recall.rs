@@ -40,6 +40,28 @@ pub async fn recall(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<RecallIn>,
 ) -> Result<Json<Value>, ApiError> {
+    let explain = req.explain;
+    let q = query_from(&state, req)?;
+    let mode = q.mode;
+    let (results, took_ms) = state.recall.recall(q).await?;
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|h| {
+            let mut v = serde_json::to_value(&h).unwrap_or(Value::Null);
+            if explain {
+                v["explain"] = serde_json::to_value(&h.explain).unwrap_or(Value::Null);
+            }
+            v
+        })
+        .collect();
+    Ok(Json(
+        json!({"results": results, "mode": mode, "took_ms": took_ms}),
+    ))
+}
+
+/// Validates a recall request into the engine's query (shared with the
+/// context pack).
+pub fn query_from(state: &AppState, req: RecallIn) -> Result<RecallQuery, ApiError> {
     let cfg = state.config();
     let vector = req
         .vector
@@ -97,33 +119,17 @@ pub async fn recall(
         max_terms: req.max_terms.unwrap_or(cfg.recall.max_terms).clamp(1, 1000),
     };
     let mode = req.mode.unwrap_or(Mode::Hybrid);
-    let (results, took_ms) = state
-        .recall
-        .recall(RecallQuery {
-            query: req.query,
-            k,
-            namespace,
-            session_id: req.session_id,
-            mode,
-            budget_chars: req.budget_chars,
-            fusion,
-            vector,
-            tiers,
-        })
-        .await?;
-    let results: Vec<Value> = results
-        .into_iter()
-        .map(|h| {
-            let mut v = serde_json::to_value(&h).unwrap_or(Value::Null);
-            if req.explain {
-                v["explain"] = serde_json::to_value(&h.explain).unwrap_or(Value::Null);
-            }
-            v
-        })
-        .collect();
-    Ok(Json(
-        json!({"results": results, "mode": mode, "took_ms": took_ms}),
-    ))
+    Ok(RecallQuery {
+        query: req.query,
+        k,
+        namespace,
+        session_id: req.session_id,
+        mode,
+        budget_chars: req.budget_chars,
+        fusion,
+        vector,
+        tiers,
+    })
 }
 
 /// The request's `tiers` (absent: all of them).

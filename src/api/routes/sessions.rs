@@ -203,7 +203,7 @@ async fn embed(
     .map_err(|e| ApiError::internal(format!("embedding task failed: {e}")))?
 }
 
-fn path_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn path_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(sid) = p.map_err(|e| ApiError::bad_request(e.body_text()))?;
     check_id("session_id", &sid)?;
     Ok(sid)

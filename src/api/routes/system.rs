@@ -64,6 +64,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
                   "reclustering": state.store.reclustering()},
         "store": {"db_bytes": db_bytes, "wal_bytes": wal_bytes},
         "checkpoint": state.checkpointer.status(),
+        "dream": state.dream.status().await,
         "sources": state.sources.summary(),
     })))
 }

@@ -57,6 +57,7 @@ CREATE TABLE gists (
     month             TEXT    NOT NULL,  -- 'YYYY-MM' of the session's first exchange
     last_exchange_id  INTEGER NOT NULL,  -- watermark: turns up to here are summarised
     turns             INTEGER NOT NULL,  -- turns covered
+    facts             TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(facts)), -- first-person statements found
     provider          TEXT    NOT NULL,
     model             TEXT,
     created_at        INTEGER NOT NULL,
@@ -69,6 +70,7 @@ CREATE INDEX gists_by_namespace ON gists (namespace, updated_at);
 CREATE TABLE dream_attempts (
     session_id       TEXT    PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
     attempts         INTEGER NOT NULL,
+    upto_exchange_id INTEGER NOT NULL,  -- the session's last turn when it last failed
     last_error       TEXT,
     last_attempt_at  INTEGER NOT NULL
 ) WITHOUT ROWID;

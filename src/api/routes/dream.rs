@@ -1,0 +1,276 @@
+//! The dream cycle's routes: `POST /v1/dream`, `GET /v1/dream/runs`, the
+//! consolidated tiers (`/v1/sessions/{sid}/gist`, `/v1/eras`, `/v1/profile`,
+//! `/v1/narrative`, `/v1/self`) and the context pack (`POST /v1/context`).
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::recall::RecallIn;
+use super::sessions::{check_id, check_namespace, path_id};
+use crate::api::{ApiError, AppState, JsonBody};
+use crate::dream::drives::Drive;
+use crate::dream::{DreamError, PassRequest, Trigger};
+use crate::recall::context::ContextRequest;
+use crate::store::DEFAULT_NAMESPACE;
+
+impl From<DreamError> for ApiError {
+    fn from(e: DreamError) -> Self {
+        match e {
+            DreamError::Store(s) => s.into(),
+            DreamError::Busy(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "dream_running",
+                format!("a dream pass is already running: {what}"),
+            ),
+            DreamError::Stopping => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopping",
+                "the daemon is shutting down",
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DreamIn {
+    namespace: Option<String>,
+    #[serde(default)]
+    force: bool,
+    drive: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    until_caught_up: bool,
+    /// Answer when the passes are done (else 202 at once).
+    #[serde(default)]
+    wait: bool,
+}
+
+/// `POST /v1/dream`
+pub async fn start(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<DreamIn>,
+) -> Result<Response, ApiError> {
+    if let Some(ns) = &req.namespace {
+        check_namespace(ns)?;
+    }
+    let drive = match &req.drive {
+        None => None,
+        Some(d) => Some(Drive::parse(d).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "unknown drive `{d}`; drives are continuity, coherence, curiosity"
+            ))
+        })?),
+    };
+    if drive == Some(Drive::Stability) {
+        return Err(ApiError::invalid(
+            "stability is a readout, not a drive that acts on its own; pick continuity, coherence or curiosity",
+        ));
+    }
+    let pass = PassRequest {
+        namespace: req.namespace,
+        trigger: Trigger::Manual,
+        force: req.force,
+        drive,
+        dry_run: req.dry_run,
+        until_caught_up: req.until_caught_up,
+    };
+    let gate = state.dream.begin()?;
+    if req.wait || req.dry_run {
+        let reports = state.dream.run(gate, pass).await?;
+        return Ok(Json(json!({"runs": reports})).into_response());
+    }
+    state.dream.spawn(gate, pass);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"started": true, "see": "GET /v1/dream/runs or memd ctl dream runs"})),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NsQuery {
+    namespace: Option<String>,
+    limit: Option<usize>,
+}
+
+fn ns_of(q: Result<Query<NsQuery>, QueryRejection>) -> Result<(String, Option<usize>), ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_field(e.body_text()))?;
+    let ns = q.namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    check_namespace(&ns)?;
+    Ok((ns, q.limit))
+}
+
+/// `GET /v1/dream/runs?namespace=&limit=` (no namespace: every namespace)
+pub async fn runs(
+    State(state): State<AppState>,
+    q: Result<Query<NsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_field(e.body_text()))?;
+    if let Some(ns) = &q.namespace {
+        check_namespace(ns)?;
+    }
+    let limit = q.limit.unwrap_or(20).clamp(1, 1000);
+    let ns = q.namespace.clone();
+    let runs = state
+        .store
+        .read(move |c| crate::dream::read::runs(c, ns.as_deref(), limit))
+        .await?;
+    Ok(Json(json!({"runs": runs})))
+}
+
+/// `GET /v1/sessions/{sid}/gist`
+pub async fn gist(
+    State(state): State<AppState>,
+    sid: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let sid = path_id(sid)?;
+    let id = sid.clone();
+    let found = state
+        .store
+        .read(move |c| {
+            let exists = crate::store::read::session(c, &id)?.is_some();
+            Ok((exists, crate::dream::read::gist(c, &id)?))
+        })
+        .await?;
+    match found {
+        (_, Some(g)) => Ok(Json(g)),
+        (true, None) => Err(ApiError::not_found(format!(
+            "session `{sid}` has no gist yet (the dream cycle writes it; `memd ctl dream --force` runs it now)"
+        ))),
+        (false, None) => Err(ApiError::not_found(format!("no session `{sid}`"))),
+    }
+}
+
+/// `GET /v1/eras?namespace=`
+pub async fn eras(
+    State(state): State<AppState>,
+    q: Result<Query<NsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (ns, _) = ns_of(q)?;
+    let n = ns.clone();
+    let eras = state
+        .store
+        .read(move |c| crate::dream::read::eras(c, &n))
+        .await?;
+    Ok(Json(json!({"namespace": ns, "eras": eras})))
+}
+
+async fn single(
+    state: &AppState,
+    ns: String,
+    what: &'static str,
+    f: fn(&rusqlite::Connection, &str) -> Result<Option<Value>, crate::store::StoreError>,
+) -> Result<Json<Value>, ApiError> {
+    let n = ns.clone();
+    match state.store.read(move |c| f(c, &n)).await? {
+        Some(v) => Ok(Json(v)),
+        None => Err(ApiError::not_found(format!(
+            "namespace `{ns}` has no {what} yet (the dream cycle builds it; `memd ctl dream --force` runs it now)"
+        ))),
+    }
+}
+
+/// `GET /v1/profile?namespace=`
+pub async fn profile(
+    State(state): State<AppState>,
+    q: Result<Query<NsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (ns, _) = ns_of(q)?;
+    single(&state, ns, "profile", crate::dream::read::profile).await
+}
+
+/// `GET /v1/narrative?namespace=`
+pub async fn narrative(
+    State(state): State<AppState>,
+    q: Result<Query<NsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (ns, _) = ns_of(q)?;
+    single(&state, ns, "narrative", crate::dream::read::narrative).await
+}
+
+/// `GET /v1/self?namespace=`
+pub async fn self_state(
+    State(state): State<AppState>,
+    q: Result<Query<NsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (ns, _) = ns_of(q)?;
+    single(&state, ns, "self-state", crate::dream::read::self_state).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextIn {
+    query: String,
+    namespace: Option<String>,
+    session_id: Option<String>,
+    budget_chars: Option<usize>,
+    /// Exchanges recalled (default recall.default_k).
+    k: Option<usize>,
+    /// Leave the dream tiers out (evaluation: recall alone).
+    #[serde(default)]
+    without_dream: bool,
+}
+
+/// `POST /v1/context`
+pub async fn context(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<ContextIn>,
+) -> Result<Json<Value>, ApiError> {
+    let namespace = req
+        .namespace
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    check_namespace(&namespace)?;
+    if let Some(s) = &req.session_id {
+        check_id("session_id", s)?;
+    }
+    let budget = req.budget_chars.unwrap_or(4000);
+    if budget == 0 || budget > 1_000_000 {
+        return Err(ApiError::invalid(
+            "`budget_chars` must be between 1 and 1000000",
+        ));
+    }
+    // The recall settings are the recall route's, so the two never drift.
+    let template = super::recall::query_from(
+        &state,
+        RecallIn {
+            query: req.query.clone(),
+            k: req.k,
+            namespace: Some(namespace.clone()),
+            session_id: None,
+            tiers: None,
+            budget_chars: None,
+            explain: false,
+            mode: None,
+            vector: None,
+            rrf_k: None,
+            fts_weight: None,
+            vector_weight: None,
+            candidates: None,
+            neighbor_weight: None,
+            entity_boost: None,
+            max_term_df: None,
+            max_terms: None,
+        },
+    )?;
+    let pack = state
+        .recall
+        .context(ContextRequest {
+            query: req.query,
+            namespace,
+            session_id: req.session_id,
+            budget_chars: budget,
+            recall: template,
+            without_dream: req.without_dream,
+        })
+        .await?;
+    Ok(Json(pack))
+}

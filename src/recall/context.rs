@@ -1,0 +1,187 @@
+//! The context pack: what an agent puts in front of an LLM. Sections in
+//! priority order — profile, narrative, self-state, relevant gists and eras,
+//! concepts and chunks, relevant exchanges, the session's recent turns —
+//! packed greedily under one character budget (an item that does not fit is
+//! skipped and smaller ones after it may still go), each with its tier and
+//! id, and the list of ids used so the interaction can be recorded.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use super::{RecallEngine, RecallError, RecallHit, RecallQuery};
+use crate::store::{Tier, read};
+
+pub struct ContextRequest {
+    pub query: String,
+    pub namespace: String,
+    pub session_id: Option<String>,
+    pub budget_chars: usize,
+    /// Template for the recall calls (fusion, k); tiers and session are set here.
+    pub recall: RecallQuery,
+    /// Leave out the consolidated tiers (profile, narrative, self, gists,
+    /// eras): what recall alone would give.
+    pub without_dream: bool,
+}
+
+struct Packer {
+    left: usize,
+    used: usize,
+    sections: Vec<Value>,
+    ids: Vec<Value>,
+    seen: HashSet<(String, String)>,
+}
+
+impl Packer {
+    /// Adds what fits of one section.
+    fn section(&mut self, name: &str, items: Vec<Value>) {
+        let mut kept = Vec::new();
+        for it in items {
+            let key = (
+                it["tier"].as_str().unwrap_or_default().to_owned(),
+                it["id"].to_string(),
+            );
+            if self.seen.contains(&key) {
+                continue;
+            }
+            let n = it["text"].as_str().map_or(0, |t| t.chars().count());
+            if n == 0 || n > self.left {
+                continue;
+            }
+            self.left -= n;
+            self.used += n;
+            self.seen.insert(key);
+            self.ids.push(json!({"tier": it["tier"], "id": it["id"]}));
+            kept.push(it);
+        }
+        if !kept.is_empty() {
+            self.sections.push(json!({"name": name, "items": kept}));
+        }
+    }
+}
+
+fn hit_item(h: &RecallHit) -> Value {
+    let mut v = json!({"tier": h.tier, "id": h.id, "text": h.content, "score": h.score,
+        "created_at": h.created_at});
+    if let Some(s) = &h.session_id {
+        v["session_id"] = json!(s);
+    }
+    if let Some(k) = &h.key {
+        v["key"] = json!(k);
+    }
+    for (k, x) in &h.attrs {
+        v[k] = x.clone();
+    }
+    v
+}
+
+impl RecallEngine {
+    pub async fn context(&self, req: ContextRequest) -> Result<Value, RecallError> {
+        let ns = req.namespace.clone();
+        let mut p = Packer {
+            left: req.budget_chars,
+            used: 0,
+            sections: Vec::new(),
+            ids: Vec::new(),
+            seen: HashSet::new(),
+        };
+        if !req.without_dream {
+            let ns2 = ns.clone();
+            let (profile, narrative, state) = self
+                .store
+                .read(move |c| {
+                    Ok((
+                        crate::dream::read::profile(c, &ns2)?,
+                        crate::dream::read::narrative(c, &ns2)?,
+                        crate::dream::read::self_state(c, &ns2)?,
+                    ))
+                })
+                .await?;
+            if let Some(pr) = profile {
+                p.section(
+                    "profile",
+                    vec![json!({"tier": "profile", "id": ns, "text": pr["text"]})],
+                );
+            }
+            if let Some(n) = narrative {
+                p.section(
+                    "narrative",
+                    vec![json!({"tier": "narrative", "id": ns, "text": n["text"]})],
+                );
+            }
+            if let Some(s) = state {
+                let st = &s["state"];
+                let mut parts = vec![format!(
+                    "Mood: {}.",
+                    st["mood"].as_str().unwrap_or("neutral")
+                )];
+                for r in st["reflections"].as_array().into_iter().flatten() {
+                    parts.push(r.as_str().unwrap_or_default().to_owned());
+                }
+                let open: Vec<&str> = st["open_questions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|q| q.as_str())
+                    .take(3)
+                    .collect();
+                if !open.is_empty() {
+                    parts.push(format!("Open questions: {}", open.join(" ")));
+                }
+                p.section(
+                    "self",
+                    vec![json!({"tier": "self", "id": ns, "text": parts.join(" ")})],
+                );
+            }
+        }
+        let recall = |tiers: Vec<Tier>, k: usize, session: Option<String>| {
+            let mut q = req.recall.clone();
+            q.query = req.query.clone();
+            q.namespace = ns.clone();
+            q.tiers = tiers;
+            q.k = k;
+            q.session_id = session;
+            q.budget_chars = None;
+            q
+        };
+        if !req.without_dream {
+            let (hits, _) = self
+                .recall(recall(vec![Tier::Gist, Tier::Era], 6, None))
+                .await?;
+            p.section("gists and eras", hits.iter().map(hit_item).collect());
+        }
+        let (hits, _) = self
+            .recall(recall(vec![Tier::Concept, Tier::Chunk], 6, None))
+            .await?;
+        p.section("concepts and chunks", hits.iter().map(hit_item).collect());
+        let (hits, _) = self
+            .recall(recall(vec![Tier::Exchange], req.recall.k.max(1), None))
+            .await?;
+        p.section("exchanges", hits.iter().map(hit_item).collect());
+        if let Some(sid) = req.session_id.clone() {
+            let recent = self
+                .store
+                .read(move |c| read::recent_exchanges(c, &sid, 6))
+                .await?;
+            let mut items: Vec<Value> = recent
+                .into_iter()
+                // A session of another namespace is not this namespace's memory.
+                .filter(|r| r.namespace == ns)
+                .map(|r| {
+                    json!({"tier": "exchange", "id": r.id, "text": r.content, "session_id": r.session_id,
+                        "role": r.role, "created_at": crate::time::to_rfc3339(r.created_at)})
+                })
+                .collect();
+            // Oldest first reads as a conversation.
+            items.reverse();
+            p.section("recent turns", items);
+        }
+        Ok(json!({
+            "namespace": ns,
+            "budget_chars": req.budget_chars,
+            "used_chars": p.used,
+            "sections": p.sections,
+            "ids": p.ids,
+        }))
+    }
+}
