@@ -11,6 +11,13 @@ the top k) and hit@10 per category and overall.
 
   scripts/locomo_eval.py --socket PATH FILE [--mode hybrid|lexical|vector]...
       [--json] [--skip-import] [--rrf-k K --fts-weight W --vector-weight W]
+      [--dream] [--context 2000,4000]
+
+--dream runs a forced dream pass until caught up over each conversation's
+namespace (and reports its time); --context B,... asks POST /v1/context for
+every question at each budget, with the dream tiers and without them, and
+reports answer containment: the share of questions whose normalised gold
+answer appears in the pack's text.
 
 Standard library only. Re-running is safe: the import is idempotent (ext_id).
 """
@@ -140,7 +147,8 @@ def evaluate(memd, data, mode, overrides):
             gold = evidence(qa, valid)
             if not gold:
                 continue
-            body = {"query": qa["question"], "k": 10, "namespace": namespace(conv), "mode": mode}
+            body = {"query": qa["question"], "k": 10, "namespace": namespace(conv), "mode": mode,
+                    "tiers": ["exchange"]}
             body.update(overrides)
             t0 = time.perf_counter()
             res = memd.call("POST", "/v1/recall", body)
@@ -163,6 +171,47 @@ def evaluate(memd, data, mode, overrides):
     return table
 
 
+def normalise(s):
+    s = re.sub(r"[^0-9a-z ]+", " ", str(s).lower())
+    return " ".join(s.split())
+
+
+def run_dream(memd, data):
+    out = {}
+    t0 = time.time()
+    for conv in data:
+        ns = namespace(conv)
+        r = memd.call("POST", "/v1/dream", {"namespace": ns, "force": True,
+                                             "until_caught_up": True, "wait": True})
+        runs = r["runs"]
+        out[ns] = {"passes": len(runs),
+                   "gists": sum(1 for x in runs for a in x["actions"] if a["action"] == "gist"),
+                   "took_ms": sum(x["took_ms"] for x in runs)}
+    out["wall_s"] = time.time() - t0
+    return out
+
+
+def containment(memd, data, budget, without_dream):
+    per = {}
+    for conv in data:
+        for qa in conv["qa"]:
+            cat = qa.get("category")
+            if cat not in CATEGORIES or "answer" not in qa:
+                continue
+            gold = normalise(qa["answer"])
+            if not gold:
+                continue
+            pack = memd.call("POST", "/v1/context", {"query": qa["question"], "namespace": namespace(conv),
+                                                     "budget_chars": budget, "without_dream": without_dream})
+            text = normalise(" ".join(it["text"] for sec in pack["sections"] for it in sec["items"]))
+            hit = 1.0 if gold in text else 0.0
+            for key in (CATEGORIES[cat], "overall"):
+                s = per.setdefault(key, [0, 0.0])
+                s[0] += 1
+                s[1] += hit
+    return {k: {"n": v[0], "containment": v[1] / v[0]} for k, v in per.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("file")
@@ -178,6 +227,8 @@ def main():
     ap.add_argument("--entity-boost", type=float)
     ap.add_argument("--max-term-df", type=float)
     ap.add_argument("--max-terms", type=int)
+    ap.add_argument("--dream", action="store_true")
+    ap.add_argument("--context", help="comma-separated budgets, e.g. 2000,4000")
     a = ap.parse_args()
     data = json.load(open(a.file))
     memd = Memd(a.socket)
@@ -193,11 +244,31 @@ def main():
                                    "max_term_df": a.max_term_df,
                                    "max_terms": a.max_terms}.items()
                  if v is not None}
+    dream = None
+    if a.dream:
+        dream = run_dream(memd, data)
+        print(f"dream: {sum(v['gists'] for k, v in dream.items() if k != 'wall_s')} gists, "
+              f"{dream['wall_s']:.1f}s wall", file=sys.stderr)
+    if a.context:
+        ctx = {}
+        for b in [int(x) for x in a.context.split(",")]:
+            for label, without in (("with dream", False), ("without dream", True)):
+                ctx[f"{b} {label}"] = containment(memd, data, b, without)
+        if a.json:
+            print(json.dumps({"file": a.file, "dream": dream, "context": ctx}))
+            return
+        cols = ["overall", "multi-hop", "temporal", "open-domain", "single-hop"]
+        print(f"{'context pack':24} " + " ".join(f"{c:>12}" for c in cols))
+        for label, t in ctx.items():
+            print(f"{label:24} " + " ".join(f"{t.get(c, {}).get('containment', 0):12.3f}" for c in cols))
+        print(f"questions: {ctx[next(iter(ctx))]['overall']['n']}")
+        if not a.mode:
+            return
     results = {}
     for mode in a.mode or ["hybrid", "lexical", "vector"]:
         results[mode] = evaluate(memd, data, mode, overrides)
     if a.json:
-        print(json.dumps({"file": a.file, "overrides": overrides, "results": results}))
+        print(json.dumps({"file": a.file, "overrides": overrides, "results": results, "dream": dream}))
         return
     cols = ["overall", "multi-hop", "temporal", "open-domain", "single-hop"]
     print(f"{'mode':8} {'R@5':>6} {'R@10':>6} {'hit@10':>7}  " + " ".join(f"{'R@10 ' + c:>18}" for c in cols[1:])

@@ -267,6 +267,36 @@ pub enum BenchCommand {
     /// memd's vector index on a shared/bench/gen.py data set, measured like
     /// shared/bench/peers.py measures the peer stores (same results file).
     Vectors(VectorsArgs),
+    /// Gist quality on a LoCoMo-format file: extractive vs lead-k against
+    /// the data set's session summaries (ROUGE-1/L F1, MiniLM cosine).
+    Gists {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The local model (cosines are MiniLM's); without it, the hash embedder.
+        #[arg(long, value_name = "DIR")]
+        model_dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 700)]
+        gist_chars: usize,
+        #[arg(long, default_value_t = 0.7)]
+        mmr_lambda: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A running daemon gets N synthetic sessions; a forced pass until
+    /// caught up is timed, with recall latency idle and during the pass.
+    Dream {
+        #[arg(long, value_name = "PATH")]
+        socket: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 10)]
+        turns: usize,
+        /// Recalls in the idle round.
+        #[arg(long, default_value_t = 300)]
+        queries: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Database sources: full-sync rows/s and change → recallable latency
     /// (scripts/bench-sources.sh also starts a PostgreSQL for it).
     Sources(SourcesBenchArgs),

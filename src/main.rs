@@ -121,6 +121,20 @@ fn main() -> ExitCode {
                     } => bench::embed(&model_dir, threads, json).await,
                     BenchCommand::Core(args) => bench::core(args).await,
                     BenchCommand::Vectors(args) => bench::vectors_cmd(args).await,
+                    BenchCommand::Gists {
+                        file,
+                        model_dir,
+                        gist_chars,
+                        mmr_lambda,
+                        json,
+                    } => bench::dream::gists(file, model_dir, gist_chars, mmr_lambda, json).await,
+                    BenchCommand::Dream {
+                        socket,
+                        sessions,
+                        turns,
+                        queries,
+                        json,
+                    } => bench::dream::pass(socket, sessions, turns, queries, json).await,
                     BenchCommand::Sources(args) => bench::sources::run(args).await,
                 }
             });

@@ -308,6 +308,24 @@ fn export_then_import_all_is_lossless() {
         "/v1/sessions/uni/exchanges",
         &json!({"role": "tool", "content": "Grüße 🍺 日本語 \"quoted\"\nnew line"}),
     );
+    // The dream tiers travel with the export too.
+    let (code, r) = a.post(
+        "/v1/dream",
+        &json!({"force": true, "until_caught_up": true, "wait": true}),
+    );
+    assert_eq!(code, 200, "{r}");
+    // Gists and eras get their vectors from the queue: compare settled stores.
+    common::wait_status(&a, "item vectors", Duration::from_secs(120), |s| {
+        s["embedder"]["backlog"] == 0
+    });
+    let (_, gists_before) = a.post(
+        "/v1/recall",
+        &json!({"query": "durable turn 77 blue", "namespace": "alpha", "tiers": ["gist", "era"]}),
+    );
+    assert!(
+        !gists_before["results"].as_array().unwrap().is_empty(),
+        "{gists_before}"
+    );
     let file = a.dir.path().join("all.jsonl");
     let out = a.ctl(&["export", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -326,7 +344,7 @@ fn export_then_import_all_is_lossless() {
     let out = b.ctl(&["import-all", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(
-        stdout(&out).contains("loaded 1518 rows") && stdout(&out).contains("exchanges: 1501"),
+        stdout(&out).contains("exchanges: 1501") && stdout(&out).contains("gists: "),
         "{}",
         stdout(&out)
     );
@@ -339,9 +357,27 @@ fn export_then_import_all_is_lossless() {
         &json!({"query": "durable turn 77 blue", "namespace": "alpha"}),
     );
     assert_eq!(before["results"], after["results"]);
+    common::wait_status(&b, "item vectors", Duration::from_secs(120), |s| {
+        s["embedder"]["backlog"] == 0
+    });
+    let (_, gists_after) = b.post(
+        "/v1/recall",
+        &json!({"query": "durable turn 77 blue", "namespace": "alpha", "tiers": ["gist", "era"]}),
+    );
+    assert_eq!(gists_before["results"], gists_after["results"]);
     assert!(b.stop().success());
 
-    for table in ["sessions", "exchanges"] {
+    for table in [
+        "sessions",
+        "exchanges",
+        "items",
+        "gists",
+        "eras",
+        "profiles",
+        "narratives",
+        "self_states",
+        "dream_runs",
+    ] {
         let ra = table_rows(&a.data_dir.join("memd.db"), table);
         let rb = table_rows(&b.data_dir.join("memd.db"), table);
         assert_eq!(ra.len(), rb.len(), "{table}");

@@ -2,6 +2,7 @@
 //! client would, and reports import rate, recall latency percentiles and the
 //! daemon's peak RSS. Timing lives here, never in tests.
 
+pub mod dream;
 pub mod sources;
 pub mod vectors;
 

@@ -150,18 +150,13 @@ fn render(sentences: &[Sentence], picked: &[usize]) -> String {
     out
 }
 
-/// The leading sentences of a session up to `budget` characters: the
-/// baseline gists are measured against.
+/// The leading sentences of a session cut at exactly `budget` characters
+/// (the last one clipped): the baseline gists are measured against.
 pub fn lead(turns: &[Turn], budget: usize) -> String {
     let sentences = text::sentences(turns);
-    let mut used = 0;
-    let picked: Vec<usize> = (0..sentences.len())
-        .take_while(|&i| {
-            used += sentences[i].text.len() + sentences[i].speaker.len() + 3;
-            used <= budget || i == 0
-        })
-        .collect();
-    render(&sentences, &picked)
+    let all: Vec<usize> = (0..sentences.len()).collect();
+    let full = render(&sentences, &all);
+    full.chars().take(budget).collect()
 }
 
 /// A month's digest from its gists (oldest first).
@@ -556,6 +551,13 @@ pub fn reflect(input: &ReflectInput<'_>) -> Reflection {
         }
     }
     topics_now.extend(top_words(&joined, 15));
+    // A name is an entity, not a topic.
+    let names: HashSet<String> = text::entities(&joined)
+        .into_iter()
+        .chain(input.known_entities.iter().cloned())
+        .map(|e| e.to_lowercase())
+        .collect();
+    topics_now.retain(|t| !names.contains(t));
     let mut new_topics: Vec<String> = topics_now
         .iter()
         .filter(|t| !known_topics.contains(t.as_str()))

@@ -139,10 +139,39 @@ fn stopwords() -> &'static HashSet<&'static str> {
     })
 }
 
-/// Capitalised words not at a sentence start: the names a text mentions.
+/// Capitalised words not at a sentence start (nor after a `Speaker: `
+/// prefix), other than calendar words: the names a text mentions.
 pub fn entities(text: &str) -> Vec<String> {
+    const CALENDAR: &[&str] = &[
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "today",
+        "tomorrow",
+        "yesterday",
+    ];
     let mut out: Vec<String> = Vec::new();
-    for s in split_sentences(text) {
+    let clauses: Vec<String> = split_sentences(text)
+        .into_iter()
+        .flat_map(|s| s.split(": ").map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    for s in clauses {
         for (i, w) in s
             .split(|c: char| !c.is_alphanumeric() && c != '\'')
             .filter(|w| !w.is_empty())
@@ -153,6 +182,7 @@ pub fn entities(text: &str) -> Vec<String> {
                 && w.chars().count() > 2
                 && w.chars().next().is_some_and(char::is_uppercase)
                 && !stopwords().contains(w.to_lowercase().as_str())
+                && !CALENDAR.contains(&w.to_lowercase().as_str())
                 && !out.iter().any(|o| o == w)
             {
                 out.push(w.to_owned());

@@ -20,7 +20,19 @@ use super::StoreError;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Exported tables in an order that satisfies foreign keys.
-pub const TABLES: &[&str] = &["embed_models", "sessions", "exchanges"];
+pub const TABLES: &[&str] = &[
+    "embed_models",
+    "sessions",
+    "exchanges",
+    "items",
+    "gists",
+    "dream_attempts",
+    "eras",
+    "profiles",
+    "narratives",
+    "self_states",
+    "dream_runs",
+];
 
 pub fn header(schema_version: u32) -> Value {
     json!({
@@ -208,11 +220,13 @@ pub fn insert_records(
             }
             continue;
         }
-        if table == "exchanges"
+        if (table == "exchanges" || table == "items")
             && let Some(old) = row.get("embed_model_id").and_then(Value::as_i64)
         {
             let new = *model_map.get(&old).ok_or_else(|| {
-                StoreError::Invalid(format!("exchange refers to unknown embed_model_id {old}"))
+                StoreError::Invalid(format!(
+                    "{table} row refers to unknown embed_model_id {old}"
+                ))
             })?;
             row.insert("embed_model_id".into(), json!(new));
         }
