@@ -108,14 +108,18 @@ fn text_of(i: i64) -> (String, String) {
     )
 }
 
+/// `p` in percent (50 = the median), over sorted values.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     crate::bench::vectors::interpolated(sorted, p)
 }
 
 struct Measured {
     sync_s: f64,
+    /// Until every concept had a vector (None: not within the timeout).
     embed_s: Option<f64>,
+    /// Vectors made by then, and when "then" was.
     embedded: u64,
+    waited_s: f64,
 }
 
 /// Waits until the table has `rows` concepts, then until nothing waits
@@ -154,6 +158,7 @@ async fn measure_sync(
                 sync_s,
                 embed_s: Some(started.elapsed().as_secs_f64()),
                 embedded,
+                waited_s: started.elapsed().as_secs_f64(),
             });
         }
         if Instant::now() > until {
@@ -161,6 +166,7 @@ async fn measure_sync(
                 sync_s,
                 embed_s: None,
                 embedded,
+                waited_s: started.elapsed().as_secs_f64(),
             });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -209,13 +215,16 @@ fn report(kind: &str, embed: &str, rows: u64, m: &Measured, changes: &[(&str, Ve
         "embedded_s": m.embed_s,
         "embedded_rows_per_s": m.embed_s.map(|s| rows as f64 / s),
         "embedded": m.embedded,
+        "embedded_by_s": m.waited_s,
+        // Without the whole table embedded in time: the rate so far.
+        "embedding_rows_per_s": m.embedded as f64 / m.waited_s,
     });
     for (mode, lat) in changes {
         if !lat.is_empty() {
             v[format!("change_{mode}_ms")] = json!({
                 "n": lat.len(),
-                "p50": percentile(lat, 0.5),
-                "p95": percentile(lat, 0.95),
+                "p50": percentile(lat, 50.0),
+                "p95": percentile(lat, 95.0),
                 "max": lat.last(),
             });
         }
@@ -230,14 +239,16 @@ fn print(v: &Value, json_out: bool) {
     }
     let f = |x: &Value| x.as_f64().map_or("-".into(), |x| format!("{x:.0}"));
     println!(
-        "{} / {}: {} rows, full sync {:.1} s = {} rows/s; all embedded {} s = {} rows/s",
+        "{} / {}: {} rows, full sync {:.1} s = {} rows/s; all embedded after {} s ({} rows/s; {} vectors by {} s)",
         v["source"],
         v["embed"],
         v["rows"],
         v["sync_s"].as_f64().unwrap_or(0.0),
         f(&v["sync_rows_per_s"]),
         f(&v["embedded_s"]),
-        f(&v["embedded_rows_per_s"])
+        f(&v["embedding_rows_per_s"]),
+        v["embedded"],
+        f(&v["embedded_by_s"])
     );
     if let Some(o) = v.as_object() {
         for (k, x) in o.iter().filter(|(k, _)| k.starts_with("change_")) {
@@ -463,4 +474,14 @@ pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percentiles_are_in_percent() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert!((super::percentile(&v, 50.0) - 50.5).abs() < 1e-9);
+        assert!((super::percentile(&v, 95.0) - 95.05).abs() < 1e-9);
+    }
 }
