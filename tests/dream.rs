@@ -564,14 +564,35 @@ fn openai_provider_writes_gists_and_keeps_watermarks_on_bad_answers() {
 
 #[test]
 fn one_pass_at_a_time_and_sigterm_stops_a_long_pass() {
-    // Every summary takes 1.5 s: a pass over 12 sessions takes ~18 s.
+    // Every summary takes 1.5 s: a pass over 12 sessions takes ~18 s. The
+    // schedule fires every second meanwhile; sessions of 3 turns are never
+    // ripe on their own, so only the forced pass has work.
     let llm = fake_llm(vec![Answer::Slow(Duration::from_millis(1500))]);
-    let mut d = Daemon::start(&openai_config(&llm.url, "max_sessions_per_pass = 100"));
+    let busy_cfg = openai_config(&llm.url, "max_sessions_per_pass = 100").replace(
+        "enabled = false",
+        "enabled = true\nschedule = \"* * * * * *\"\nidle_after_s = 0",
+    );
+    let mut d = Daemon::start(&busy_cfg);
     for s in 0..12 {
-        four_turns(&d, &format!("long-{s}"), "long");
+        for t in [
+            "Ana: I work as a nurse.",
+            "Ana: I love hiking.",
+            "Ana: I am planning a trip.",
+        ] {
+            remember(&d, &format!("long-{s}"), "long", t);
+        }
     }
-    let (code, _) = d.post("/v1/dream", &json!({"namespace": "long", "force": true}));
-    assert_eq!(code, 202);
+    // A scheduled pass may hold the gate for a moment: retry until ours starts.
+    let t0 = Instant::now();
+    loop {
+        let (code, r) = d.post("/v1/dream", &json!({"namespace": "long", "force": true}));
+        if code == 202 {
+            break;
+        }
+        assert_eq!(code, 409, "{r}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "never started: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     wait_status(&d, "a running pass", Duration::from_secs(10), |s| {
         s["dream"]["running"].is_object()
     });
@@ -616,9 +637,30 @@ fn one_pass_at_a_time_and_sigterm_stops_a_long_pass() {
         )
         .unwrap();
     assert_eq!(outcome, "stopped");
+    // Never two passes at once: no run starts before the previous one ended.
+    let mut stmt = db
+        .prepare(
+            "SELECT started_at, coalesce(ended_at, started_at) FROM dream_runs ORDER BY started_at",
+        )
+        .unwrap();
+    let spans: Vec<(i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for w in spans.windows(2) {
+        assert!(w[1].0 >= w[0].1, "overlapping runs: {spans:?}");
+    }
+    drop(stmt);
     drop(db);
 
     // The next start resumes: only the sessions without a gist are summarised.
+    common::write_config(
+        &d.config,
+        &d.data_dir,
+        &d.socket,
+        &openai_config(&llm.url, "max_sessions_per_pass = 100"),
+    );
     d.spawn();
     d.wait_ready();
     let before = llm.requests.load(Ordering::SeqCst);

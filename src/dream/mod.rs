@@ -115,7 +115,15 @@ pub struct Dream {
     /// until a client writes again).
     idle_mark: AtomicI64,
     idle_progress: AtomicBool,
+    /// Drives and backlog as status last read them: sensing scans every
+    /// exchange of a namespace, and status may be polled often.
+    status_cache: Mutex<Option<(Instant, u64, Value)>>,
+    /// Bumped when a pass ends: a reading begun before is not reused.
+    generation: std::sync::atomic::AtomicU64,
 }
+
+/// How long status reuses its reading of the drives.
+const STATUS_TTL: Duration = Duration::from_secs(2);
 
 /// What one drive's action did, for the run record.
 struct Work {
@@ -156,6 +164,8 @@ impl Dream {
             tracker: TaskTracker::new(),
             idle_mark: AtomicI64::new(i64::MIN),
             idle_progress: AtomicBool::new(false),
+            status_cache: Mutex::default(),
+            generation: Default::default(),
         })
     }
 
@@ -258,6 +268,8 @@ impl Dream {
             }
         }
         self.set_running(None);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if reports.iter().any(|r| !r.actions.is_empty()) {
             // New gists and eras want vectors.
             self.embed_queue.wake();
@@ -320,7 +332,12 @@ impl Dream {
                 cfg.curiosity_threshold
             ));
             report.took_ms = started.elapsed().as_millis() as u64;
-            report.id = Some(self.record(&report, started_ms, true).await?);
+            // The idle watch looks often; its empty passes are not history.
+            if req.trigger == Trigger::Idle {
+                tracing::debug!(namespace = ns, note = ?report.note, "idle pass: nothing to do");
+            } else {
+                report.id = Some(self.record(&report, started_ms, true).await?);
+            }
             return Ok(report);
         }
         if req.dry_run {
@@ -980,22 +997,22 @@ impl Dream {
     /// pass, the last one, the next scheduled time.
     pub async fn status(&self) -> Value {
         let cfg = self.cfg();
-        let namespaces = self
-            .store
-            .read(backlog::namespaces)
-            .await
-            .unwrap_or_default();
-        let mut drives = serde_json::Map::new();
-        let mut backlogs = serde_json::Map::new();
-        for ns in namespaces.iter().take(16) {
-            if let Ok(b) = self.sense(ns, &cfg).await {
-                drives.insert(
-                    ns.clone(),
-                    serde_json::to_value(drives::levels(&b)).unwrap_or(Value::Null),
-                );
-                backlogs.insert(ns.clone(), serde_json::to_value(&b).unwrap_or(Value::Null));
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let cached = self
+            .status_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|(at, g, _)| *g == generation && at.elapsed() < STATUS_TTL);
+        let reading = match cached {
+            Some((_, _, v)) => v,
+            None => {
+                let v = self.read_drives(&cfg).await;
+                *self.status_cache.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), generation, v.clone()));
+                v
             }
-        }
+        };
         let next = if cfg.enabled {
             schedule::next_after(&cfg.schedule, &cfg.timezone, chrono::Utc::now())
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -1011,10 +1028,31 @@ impl Dream {
             "running": self.running.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             "last_run": self.last_run.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             "next_scheduled": next,
-            "namespaces": namespaces.len(),
-            "drives": drives,
-            "backlog": backlogs,
+            "namespaces": reading["namespaces"],
+            "drives": reading["drives"],
+            "backlog": reading["backlog"],
         })
+    }
+
+    /// Drives and backlog of the first 16 namespaces.
+    async fn read_drives(&self, cfg: &DreamConfig) -> Value {
+        let namespaces = self
+            .store
+            .read(backlog::namespaces)
+            .await
+            .unwrap_or_default();
+        let mut drives = serde_json::Map::new();
+        let mut backlogs = serde_json::Map::new();
+        for ns in namespaces.iter().take(16) {
+            if let Ok(b) = self.sense(ns, cfg).await {
+                drives.insert(
+                    ns.clone(),
+                    serde_json::to_value(drives::levels(&b)).unwrap_or(Value::Null),
+                );
+                backlogs.insert(ns.clone(), serde_json::to_value(&b).unwrap_or(Value::Null));
+            }
+        }
+        json!({"namespaces": namespaces.len(), "drives": drives, "backlog": backlogs})
     }
 
     /// Starts a request in the background (tracked for shutdown).
