@@ -331,6 +331,18 @@ fn locomo_conversation_consolidates_then_stays_put() {
             .all(|s| s["name"] != "profile"),
         "{bare}"
     );
+    // Metrics carry the drives.
+    let (code, body) = common::http(&d.socket, "GET", "/v1/metrics", b"");
+    assert_eq!(code, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("memd_dream_drive{drive=\"stability\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("memd_dream_backlog{what=\"dirty_sessions\"} 0"),
+        "{text}"
+    );
     // Status shows the dream section.
     let (_, st) = d.get("/v1/status");
     assert!(st["dream"]["drives"][ns]["stability"].is_number(), "{st}");
