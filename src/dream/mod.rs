@@ -564,6 +564,8 @@ impl Dream {
                         .write_gist(ns, sid, produced.value, upto, rows.len(), first_at, facts)
                         .await?;
                     if let Some(item_id) = written {
+                        // Found lexically at once; its vector follows from the queue.
+                        self.embed_queue.wake();
                         work.actions.push(json!({
                             "drive": "continuity", "action": "gist", "session_id": sid,
                             "id": item_id, "last_exchange_id": upto, "turns": rows.len(),
@@ -742,6 +744,7 @@ impl Dream {
                     Ok(w.id)
                 })
                 .await?;
+            self.embed_queue.wake();
             eras_changed = true;
             work.actions.push(json!({"drive": "coherence", "action": "era", "month": month, "id": item_id, "gists": n}));
         }
