@@ -508,6 +508,51 @@ impl Dream {
         }
     }
 
+    /// One provider call for an action: its value, or `None` when it was
+    /// abandoned for shutdown (the pass stops) or failed (recorded as `what`).
+    async fn produce<T: Send + 'static>(
+        &self,
+        what: &str,
+        work: &mut Work,
+        f: impl FnOnce() -> Result<provider::Produced<T>, ProviderError> + Send + 'static,
+    ) -> Option<T> {
+        match self.call(f).await {
+            None => {
+                work.stopped = true;
+                None
+            }
+            Some(Err(e)) => {
+                work.errors.push(format!("{what}: {e}"));
+                None
+            }
+            Some(Ok(p)) => {
+                work.usage.add(p.usage);
+                Some(p.value)
+            }
+        }
+    }
+
+    /// Removes a namespace's single-row tier (nothing left to build it from).
+    async fn remove_single(
+        &self,
+        table: &'static str,
+        ns: &str,
+        work: &mut Work,
+    ) -> Result<(), DreamError> {
+        let ns = ns.to_owned();
+        self.store
+            .write(move |ctx| {
+                ctx.conn()
+                    .execute(&format!("DELETE FROM {table} WHERE namespace = ?1"), [&ns])?;
+                Ok(())
+            })
+            .await?;
+        let action = format!("{}-removed", table.trim_end_matches('s'));
+        work.actions
+            .push(json!({"drive": "coherence", "action": action}));
+        Ok(())
+    }
+
     fn out_of_time(&self, deadline: Instant) -> bool {
         self.cancel.is_cancelled() || Instant::now() >= deadline
     }
@@ -702,25 +747,21 @@ impl Dream {
             }
             let texts: Vec<String> = gists.iter().map(|g| g.2.clone()).collect();
             let (p, c, m) = (self.provider.clone(), cfg.clone(), month.clone());
-            let Some(result) = self.call(move || p.era(&m, &texts, &c)).await else {
-                work.stopped = true;
-                return Ok(());
-            };
-            let produced = match result {
-                Ok(p) => p,
-                Err(e) => {
-                    work.errors.push(format!("era {month}: {e}"));
-                    continue;
+            let Some(text) = self
+                .produce(&format!("era {month}"), work, move || p.era(&m, &texts, &c))
+                .await
+            else {
+                if work.stopped {
+                    return Ok(());
                 }
+                continue;
             };
-            work.usage.add(produced.usage);
             let sessions: Vec<&String> = gists.iter().map(|g| &g.0).collect();
             let ids: Vec<i64> = gists.iter().map(|g| g.1).collect();
             let (sessions_json, ids_json) = (json!(sessions).to_string(), json!(ids).to_string());
             let first_at = gists[0].3;
             let (ns2, m2, provider) = (ns.to_owned(), month.clone(), self.provider.name());
             let n = gists.len();
-            let text = produced.value;
             let item_id = self
                 .store
                 .write(move |ctx| {
@@ -779,35 +820,19 @@ impl Dream {
                 Ok(v)
             })
             .await?;
-        let ns2 = ns.to_owned();
         if per_session.is_empty() {
-            self.store
-                .write(move |ctx| {
-                    ctx.conn()
-                        .execute("DELETE FROM profiles WHERE namespace = ?1", [&ns2])?;
-                    Ok(())
-                })
-                .await?;
-            work.actions
-                .push(json!({"drive": "coherence", "action": "profile-removed"}));
-            return Ok(());
+            return self.remove_single("profiles", ns, work).await;
         }
         let covered = per_session.len();
         let (p, c) = (self.provider.clone(), cfg.clone());
-        let Some(result) = self.call(move || p.profile(&per_session, &c)).await else {
-            work.stopped = true;
+        let Some((text, facts)) = self
+            .produce("profile", work, move || p.profile(&per_session, &c))
+            .await
+        else {
             return Ok(());
         };
-        let produced = match result {
-            Ok(p) => p,
-            Err(e) => {
-                work.errors.push(format!("profile: {e}"));
-                return Ok(());
-            }
-        };
-        work.usage.add(produced.usage);
-        let (text, facts) = produced.value;
         let n_facts = facts.len();
+        let ns2 = ns.to_owned();
         let facts = serde_json::to_string(&facts).unwrap_or_else(|_| "[]".into());
         let provider = self.provider.name();
         self.store
@@ -845,35 +870,19 @@ impl Dream {
                 Ok(v)
             })
             .await?;
-        let ns2 = ns.to_owned();
         if eras.is_empty() {
-            self.store
-                .write(move |ctx| {
-                    ctx.conn()
-                        .execute("DELETE FROM narratives WHERE namespace = ?1", [&ns2])?;
-                    Ok(())
-                })
-                .await?;
-            work.actions
-                .push(json!({"drive": "coherence", "action": "narrative-removed"}));
-            return Ok(());
+            return self.remove_single("narratives", ns, work).await;
         }
         let months = eras.len();
         let (p, c) = (self.provider.clone(), cfg.clone());
-        let Some(result) = self.call(move || p.narrative(&eras, &c)).await else {
-            work.stopped = true;
+        let Some(text) = self
+            .produce("narrative", work, move || p.narrative(&eras, &c))
+            .await
+        else {
             return Ok(());
         };
-        let produced = match result {
-            Ok(p) => p,
-            Err(e) => {
-                work.errors.push(format!("narrative: {e}"));
-                return Ok(());
-            }
-        };
-        work.usage.add(produced.usage);
-        let text = produced.value;
         let provider = self.provider.name();
+        let ns2 = ns.to_owned();
         self.store
             .write(move |ctx| {
                 ctx.conn().execute(
