@@ -39,7 +39,6 @@ use crate::store::{ItemSel, NewItem, Store, StoreError, Tier};
 use backlog::Backlog;
 use drives::{Drive, Levels};
 use provider::{Consolidator, ProviderError, Usage};
-use text::Turn;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DreamError {
@@ -573,26 +572,7 @@ impl Dream {
                 return Ok(());
             }
             let sid_q = sid.clone();
-            let rows = self
-                .store
-                .read(move |c| {
-                    let mut stmt = c.prepare_cached(
-                        "SELECT id, role, content, metadata, created_at FROM exchanges WHERE session_id = ?1 ORDER BY id",
-                    )?;
-                    let v = stmt
-                        .query_map([&sid_q], |r| {
-                            Ok(Turn::new(
-                                r.get(0)?,
-                                &r.get::<_, String>(1)?,
-                                &r.get::<_, String>(2)?,
-                                r.get::<_, Option<String>>(3)?.as_deref(),
-                                r.get(4)?,
-                            ))
-                        })?
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Ok(v)
-                })
-                .await?;
+            let rows = self.store.read(move |c| read::turns(c, &sid_q)).await?;
             let Some(last) = rows.last() else { continue };
             let upto = last.id;
             let first_at = rows[0].created_at;
@@ -923,24 +903,10 @@ impl Dream {
                 let sessions: Vec<String> = stmt
                     .query_map(params![ns2, since], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
-                let mut turns_of = Vec::new();
-                let mut q = c.prepare_cached(
-                    "SELECT id, role, content, metadata, created_at FROM exchanges WHERE session_id = ?1 ORDER BY id",
-                )?;
-                for s in sessions {
-                    let t: Vec<Turn> = q
-                        .query_map([&s], |r| {
-                            Ok(Turn::new(
-                                r.get(0)?,
-                                &r.get::<_, String>(1)?,
-                                &r.get::<_, String>(2)?,
-                                r.get::<_, Option<String>>(3)?.as_deref(),
-                                r.get(4)?,
-                            ))
-                        })?
-                        .collect::<Result<_, _>>()?;
-                    turns_of.push(t);
-                }
+                let turns_of = sessions
+                    .iter()
+                    .map(|s| read::turns(c, s))
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok((prev.map(|p| p.0), texts, turns_of))
             })
             .await?;
