@@ -904,9 +904,22 @@ impl Config {
         ] {
             if let Some(p) = p
                 && d.provider == DreamProvider::Openai
-                && let Err(e) = std::fs::read_to_string(p)
             {
-                return Err(invalid(key, format!("cannot read {}: {e}", p.display())));
+                match std::fs::read_to_string(p) {
+                    Err(e) => {
+                        return Err(invalid(key, format!("cannot read {}: {e}", p.display())));
+                    }
+                    Ok(t) if !t.contains("{input}") => {
+                        return Err(invalid(
+                            key,
+                            format!(
+                                "{} has no {{input}} placeholder for the material",
+                                p.display()
+                            ),
+                        ));
+                    }
+                    Ok(_) => {}
+                }
             }
         }
         Ok(())

@@ -540,6 +540,47 @@ fn openai_provider_writes_gists_and_keeps_watermarks_on_bad_answers() {
     assert_eq!(bodies[3]["response_format"]["type"], "json_object");
     drop(d);
 
+    // A prompt file replaces the built-in template; one without {input} is
+    // refused at start, naming the key.
+    let llm = fake_llm(vec![Answer::Text("Custom summary.")]);
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = dir.path().join("gist.txt");
+    std::fs::write(&prompt, "SUMMARISE FOR ME:\n{input}\nEND").unwrap();
+    let cfg = openai_config(&llm.url, "").replace(
+        "model = \"fake\"",
+        &format!(
+            "model = \"fake\"\ngist_prompt_file = \"{}\"",
+            prompt.display()
+        ),
+    );
+    let d = Daemon::start(&cfg);
+    four_turns(&d, "p-1", "p");
+    let v = dream(
+        &d,
+        json!({"namespace": "p", "force": true, "drive": "continuity", "wait": true}),
+    );
+    assert_eq!(v["runs"][0]["outcome"], "done", "{v}");
+    let sent = llm.bodies.lock().unwrap()[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        sent.starts_with("SUMMARISE FOR ME:\n")
+            && sent.ends_with("\nEND")
+            && sent.contains("Ana: I love hiking"),
+        "{sent}"
+    );
+    drop(d);
+    std::fs::write(&prompt, "no placeholder here").unwrap();
+    let bad = Daemon::configure(&cfg);
+    let out = common::run_daemon(&bad.config);
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("dream.openai.gist_prompt_file"),
+        "{}",
+        common::stderr(&out)
+    );
+
     // Unusable answers: truncated, then empty JSON-less text for nothing.
     let llm = fake_llm(vec![Answer::Truncated]);
     let d = Daemon::start(&openai_config(&llm.url, ""));
