@@ -407,6 +407,41 @@ fn schedule_and_idle_triggers_fire_passes() {
     );
 }
 
+#[test]
+fn reload_changes_dream_settings_live() {
+    let d = Daemon::start(&format!(
+        "{HASH}[dream]\nschedule = \"0 0 3 1 1 *\"\nidle_after_s = 0\n"
+    ));
+    four_turns(&d, "r-1", "r");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(d.get("/v1/sessions/r-1/gist").0, 404, "idle trigger is off");
+    common::write_config(
+        &d.config,
+        &d.data_dir,
+        &d.socket,
+        &format!("{HASH}[dream]\nschedule = \"* * * * * *\"\nidle_after_s = 1\n"),
+    );
+    d.signal(libc::SIGHUP);
+    d.wait_log("configuration change takes effect only after a restart");
+    wait_status(
+        &d,
+        "an idle pass after the reload",
+        Duration::from_secs(15),
+        |_| d.get("/v1/sessions/r-1/gist").0 == 200,
+    );
+    let (_, runs) = d.get("/v1/dream/runs?namespace=r");
+    // The schedule is restart-only: every pass came from the idle trigger.
+    assert!(
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["trigger"] == "idle"),
+        "{runs}"
+    );
+    assert!(d.log_text().contains("dream.schedule"), "{}", d.log_text());
+}
+
 /// A tiny OpenAI-compatible `/chat/completions` server: answers each
 /// request with the next scripted behaviour (then the last one forever).
 struct FakeLlm {
