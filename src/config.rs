@@ -140,6 +140,8 @@ pub struct DreamConfig {
     /// A session whose summary failed this many times is skipped until it
     /// gets new turns.
     pub max_attempts: u32,
+    /// Run records kept per namespace (older ones are deleted).
+    pub keep_runs: usize,
     pub openai: DreamOpenAiConfig,
 }
 
@@ -164,6 +166,7 @@ impl Default for DreamConfig {
             era_chars: 1200,
             mmr_lambda: 0.7,
             max_attempts: 3,
+            keep_runs: 1000,
             openai: DreamOpenAiConfig::default(),
         }
     }
@@ -861,6 +864,7 @@ impl Config {
             ("dream.gist_chars", d.gist_chars),
             ("dream.era_chars", d.era_chars),
             ("dream.openai.max_input_chars", d.openai.max_input_chars),
+            ("dream.keep_runs", d.keep_runs),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1".into()));

@@ -442,6 +442,26 @@ fn reload_changes_dream_settings_live() {
     assert!(d.log_text().contains("dream.schedule"), "{}", d.log_text());
 }
 
+#[test]
+fn run_records_are_bounded() {
+    let d = Daemon::start(&format!("{HASH}[dream]\nenabled = false\nkeep_runs = 2\n"));
+    four_turns(&d, "k-1", "k");
+    for _ in 0..4 {
+        dream(
+            &d,
+            json!({"namespace": "k", "force": true, "dry_run": true}),
+        );
+    }
+    let (_, runs) = d.get("/v1/dream/runs?namespace=k");
+    let ids: Vec<i64> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![4, 3], "{runs}");
+}
+
 /// A tiny OpenAI-compatible `/chat/completions` server: answers each
 /// request with the next scripted behaviour (then the last one forever).
 struct FakeLlm {

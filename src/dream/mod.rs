@@ -448,8 +448,15 @@ impl Dream {
             serde_json::to_string(&r.actions).unwrap_or_else(|_| "[]".into()),
             r.note.clone(),
         );
+        let keep = self.cfg().keep_runs as i64;
         self.store
             .write(move |ctx| {
+                // Years of nightly runs stay bounded.
+                ctx.conn().execute(
+                    "DELETE FROM dream_runs WHERE namespace = ?1 AND id <= coalesce(
+                       (SELECT id FROM dream_runs WHERE namespace = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1), -1)",
+                    params![row.0, keep],
+                )?;
                 let ended = done_now.then(crate::time::now_ms);
                 Ok(ctx.conn().query_row(
                     "INSERT INTO dream_runs (namespace, trigger, dry_run, started_at, ended_at, outcome, drives_before, actions, note)
