@@ -148,6 +148,8 @@ pub struct DreamConfig {
     /// A session whose summary failed this many times is skipped until it
     /// gets new turns.
     pub max_attempts: u32,
+    /// Run records kept per namespace (older ones are deleted).
+    pub keep_runs: usize,
     pub openai: DreamOpenAiConfig,
 }
 
@@ -172,6 +174,7 @@ impl Default for DreamConfig {
             era_chars: 1200,
             mmr_lambda: 0.7,
             max_attempts: 3,
+            keep_runs: 1000,
             openai: DreamOpenAiConfig::default(),
         }
     }
@@ -876,6 +879,7 @@ impl Config {
             ("dream.gist_chars", d.gist_chars),
             ("dream.era_chars", d.era_chars),
             ("dream.openai.max_input_chars", d.openai.max_input_chars),
+            ("dream.keep_runs", d.keep_runs),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
@@ -919,9 +923,22 @@ impl Config {
         ] {
             if let Some(p) = p
                 && d.provider == DreamProvider::Openai
-                && let Err(e) = std::fs::read_to_string(p)
             {
-                return Err(invalid(key, format!("cannot read {}: {e}", p.display())));
+                match std::fs::read_to_string(p) {
+                    Err(e) => {
+                        return Err(invalid(key, format!("cannot read {}: {e}", p.display())));
+                    }
+                    Ok(t) if !t.contains("{input}") => {
+                        return Err(invalid(
+                            key,
+                            format!(
+                                "{} has no {{input}} placeholder for the material",
+                                p.display()
+                            ),
+                        ));
+                    }
+                    Ok(_) => {}
+                }
             }
         }
         Ok(())

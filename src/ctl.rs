@@ -479,6 +479,37 @@ fn print_answer(cmd: &CtlCommand, answer: Result<Value, Value>, json_out: bool) 
             let c = &value["counts"];
             println!("sessions:  {}", s(&c["sessions"]));
             println!("exchanges: {}", s(&c["exchanges"]));
+            let d = &value["dream"];
+            if d.is_object() {
+                let dirty: u64 = d["backlog"]
+                    .as_object()
+                    .map(|m| m.values().filter_map(|b| b["dirty"].as_u64()).sum())
+                    .unwrap_or(0);
+                println!(
+                    "dream:     {} ({}), next {}, {} dirty session(s){}",
+                    if d["enabled"].as_bool() == Some(true) {
+                        "on"
+                    } else {
+                        "off"
+                    },
+                    s(&d["provider"]),
+                    s(&d["next_scheduled"]),
+                    dirty,
+                    if d["running"].is_object() {
+                        format!(", running: {}", s(&d["running"]["namespace"]))
+                    } else {
+                        String::new()
+                    }
+                );
+                if let Some(r) = d["last_run"].as_object() {
+                    println!(
+                        "           last pass: {} {} → {}",
+                        s(&r["namespace"]),
+                        s(&r["started_at"]),
+                        s(&r["outcome"])
+                    );
+                }
+            }
         }
         CtlCommand::Remember { .. } => {
             if value["duplicate"].as_bool() == Some(true) {

@@ -331,6 +331,18 @@ fn locomo_conversation_consolidates_then_stays_put() {
             .all(|s| s["name"] != "profile"),
         "{bare}"
     );
+    // Metrics carry the drives.
+    let (code, body) = common::http(&d.socket, "GET", "/v1/metrics", b"");
+    assert_eq!(code, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("memd_dream_drive{drive=\"stability\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("memd_dream_backlog{what=\"dirty_sessions\"} 0"),
+        "{text}"
+    );
     // Status shows the dream section.
     let (_, st) = d.get("/v1/status");
     assert!(st["dream"]["drives"][ns]["stability"].is_number(), "{st}");
@@ -393,6 +405,61 @@ fn schedule_and_idle_triggers_fire_passes() {
             .any(|r| r["trigger"] == "idle"),
         "{runs}"
     );
+}
+
+#[test]
+fn reload_changes_dream_settings_live() {
+    let d = Daemon::start(&format!(
+        "{HASH}[dream]\nschedule = \"0 0 3 1 1 *\"\nidle_after_s = 0\n"
+    ));
+    four_turns(&d, "r-1", "r");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(d.get("/v1/sessions/r-1/gist").0, 404, "idle trigger is off");
+    common::write_config(
+        &d.config,
+        &d.data_dir,
+        &d.socket,
+        &format!("{HASH}[dream]\nschedule = \"* * * * * *\"\nidle_after_s = 1\n"),
+    );
+    d.signal(libc::SIGHUP);
+    d.wait_log("configuration change takes effect only after a restart");
+    wait_status(
+        &d,
+        "an idle pass after the reload",
+        Duration::from_secs(15),
+        |_| d.get("/v1/sessions/r-1/gist").0 == 200,
+    );
+    let (_, runs) = d.get("/v1/dream/runs?namespace=r");
+    // The schedule is restart-only: every pass came from the idle trigger.
+    assert!(
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["trigger"] == "idle"),
+        "{runs}"
+    );
+    assert!(d.log_text().contains("dream.schedule"), "{}", d.log_text());
+}
+
+#[test]
+fn run_records_are_bounded() {
+    let d = Daemon::start(&format!("{HASH}[dream]\nenabled = false\nkeep_runs = 2\n"));
+    four_turns(&d, "k-1", "k");
+    for _ in 0..4 {
+        dream(
+            &d,
+            json!({"namespace": "k", "force": true, "dry_run": true}),
+        );
+    }
+    let (_, runs) = d.get("/v1/dream/runs?namespace=k");
+    let ids: Vec<i64> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![4, 3], "{runs}");
 }
 
 /// A tiny OpenAI-compatible `/chat/completions` server: answers each
@@ -528,6 +595,47 @@ fn openai_provider_writes_gists_and_keeps_watermarks_on_bad_answers() {
     assert_eq!(bodies[3]["response_format"]["type"], "json_object");
     drop(d);
 
+    // A prompt file replaces the built-in template; one without {input} is
+    // refused at start, naming the key.
+    let llm = fake_llm(vec![Answer::Text("Custom summary.")]);
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = dir.path().join("gist.txt");
+    std::fs::write(&prompt, "SUMMARISE FOR ME:\n{input}\nEND").unwrap();
+    let cfg = openai_config(&llm.url, "").replace(
+        "model = \"fake\"",
+        &format!(
+            "model = \"fake\"\ngist_prompt_file = \"{}\"",
+            prompt.display()
+        ),
+    );
+    let d = Daemon::start(&cfg);
+    four_turns(&d, "p-1", "p");
+    let v = dream(
+        &d,
+        json!({"namespace": "p", "force": true, "drive": "continuity", "wait": true}),
+    );
+    assert_eq!(v["runs"][0]["outcome"], "done", "{v}");
+    let sent = llm.bodies.lock().unwrap()[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        sent.starts_with("SUMMARISE FOR ME:\n")
+            && sent.ends_with("\nEND")
+            && sent.contains("Ana: I love hiking"),
+        "{sent}"
+    );
+    drop(d);
+    std::fs::write(&prompt, "no placeholder here").unwrap();
+    let bad = Daemon::configure(&cfg);
+    let out = common::run_daemon(&bad.config);
+    assert!(!out.status.success());
+    assert!(
+        common::stderr(&out).contains("dream.openai.gist_prompt_file"),
+        "{}",
+        common::stderr(&out)
+    );
+
     // Unusable answers: truncated, then empty JSON-less text for nothing.
     let llm = fake_llm(vec![Answer::Truncated]);
     let d = Daemon::start(&openai_config(&llm.url, ""));
@@ -564,14 +672,35 @@ fn openai_provider_writes_gists_and_keeps_watermarks_on_bad_answers() {
 
 #[test]
 fn one_pass_at_a_time_and_sigterm_stops_a_long_pass() {
-    // Every summary takes 1.5 s: a pass over 12 sessions takes ~18 s.
+    // Every summary takes 1.5 s: a pass over 12 sessions takes ~18 s. The
+    // schedule fires every second meanwhile; sessions of 3 turns are never
+    // ripe on their own, so only the forced pass has work.
     let llm = fake_llm(vec![Answer::Slow(Duration::from_millis(1500))]);
-    let mut d = Daemon::start(&openai_config(&llm.url, "max_sessions_per_pass = 100"));
+    let busy_cfg = openai_config(&llm.url, "max_sessions_per_pass = 100").replace(
+        "enabled = false",
+        "enabled = true\nschedule = \"* * * * * *\"\nidle_after_s = 0",
+    );
+    let mut d = Daemon::start(&busy_cfg);
     for s in 0..12 {
-        four_turns(&d, &format!("long-{s}"), "long");
+        for t in [
+            "Ana: I work as a nurse.",
+            "Ana: I love hiking.",
+            "Ana: I am planning a trip.",
+        ] {
+            remember(&d, &format!("long-{s}"), "long", t);
+        }
     }
-    let (code, _) = d.post("/v1/dream", &json!({"namespace": "long", "force": true}));
-    assert_eq!(code, 202);
+    // A scheduled pass may hold the gate for a moment: retry until ours starts.
+    let t0 = Instant::now();
+    loop {
+        let (code, r) = d.post("/v1/dream", &json!({"namespace": "long", "force": true}));
+        if code == 202 {
+            break;
+        }
+        assert_eq!(code, 409, "{r}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "never started: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     wait_status(&d, "a running pass", Duration::from_secs(10), |s| {
         s["dream"]["running"].is_object()
     });
@@ -616,9 +745,30 @@ fn one_pass_at_a_time_and_sigterm_stops_a_long_pass() {
         )
         .unwrap();
     assert_eq!(outcome, "stopped");
+    // Never two passes at once: no run starts before the previous one ended.
+    let mut stmt = db
+        .prepare(
+            "SELECT started_at, coalesce(ended_at, started_at) FROM dream_runs ORDER BY started_at",
+        )
+        .unwrap();
+    let spans: Vec<(i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for w in spans.windows(2) {
+        assert!(w[1].0 >= w[0].1, "overlapping runs: {spans:?}");
+    }
+    drop(stmt);
     drop(db);
 
     // The next start resumes: only the sessions without a gist are summarised.
+    common::write_config(
+        &d.config,
+        &d.data_dir,
+        &d.socket,
+        &openai_config(&llm.url, "max_sessions_per_pass = 100"),
+    );
     d.spawn();
     d.wait_ready();
     let before = llm.requests.load(Ordering::SeqCst);

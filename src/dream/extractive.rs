@@ -131,7 +131,9 @@ pub fn gist(
     ))
 }
 
-/// Sentences in order, the speaker named when it changes.
+/// Sentences in order, the speaker named when it changes; a named
+/// speaker's sentence that starts in the first person is told in the third
+/// ("I went" → "Caroline went"), which reads as memory rather than quote.
 fn render(sentences: &[Sentence], picked: &[usize]) -> String {
     let mut out = String::new();
     let mut last: Option<&str> = None;
@@ -139,6 +141,11 @@ fn render(sentences: &[Sentence], picked: &[usize]) -> String {
         let s = &sentences[i];
         if !out.is_empty() {
             out.push(' ');
+        }
+        if let Some(told) = third_person(&s.text, &s.speaker) {
+            out.push_str(&told);
+            last = None;
+            continue;
         }
         if last != Some(s.speaker.as_str()) {
             out.push_str(&s.speaker);
@@ -148,6 +155,132 @@ fn render(sentences: &[Sentence], picked: &[usize]) -> String {
         out.push_str(&s.text);
     }
     out
+}
+
+/// `I <verb> …` → `Name <verb>s …` for a speaker with a name (not a role).
+pub fn third_person(sentence: &str, speaker: &str) -> Option<String> {
+    if matches!(speaker, "user" | "assistant" | "system" | "tool")
+        || !speaker.chars().next().is_some_and(char::is_uppercase)
+    {
+        return None;
+    }
+    let text = sentence.replace('’', "'");
+    const FIXED: &[(&str, &str)] = &[
+        ("I'm ", "is "),
+        ("I am ", "is "),
+        ("I've ", "has "),
+        ("I have ", "has "),
+        ("I was ", "was "),
+        ("I'll ", "will "),
+        ("I will ", "will "),
+        ("I'd ", "would "),
+        ("My ", "'s "),
+    ];
+    for (from, to) in FIXED {
+        if let Some(rest) = text.strip_prefix(from) {
+            let sep = if to.starts_with('\'') { "" } else { " " };
+            return Some(format!("{speaker}{sep}{to}{rest}"));
+        }
+    }
+    let rest = text.strip_prefix("I ")?;
+    let (verb, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+    let bare = verb.trim_end_matches(|c: char| !c.is_alphanumeric());
+    if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_lowercase()) {
+        return None;
+    }
+    const KEEP: &[&str] = &[
+        "can",
+        "could",
+        "should",
+        "would",
+        "might",
+        "must",
+        "will",
+        "shall",
+        "just",
+        "really",
+        "also",
+        "never",
+        "always",
+        "still",
+        "recently",
+        "finally",
+        "actually",
+        "already",
+        "went",
+        "did",
+        "had",
+        "got",
+        "made",
+        "saw",
+        "took",
+        "said",
+        "found",
+        "felt",
+        "thought",
+        "knew",
+        "met",
+        "ran",
+        "began",
+        "bought",
+        "brought",
+        "came",
+        "gave",
+        "kept",
+        "left",
+        "lost",
+        "read",
+        "told",
+        "won",
+        "wrote",
+        "sold",
+        "spent",
+        "put",
+        "set",
+        "let",
+        "cut",
+        "hit",
+        "hurt",
+        "may",
+        "used",
+        "totally",
+        "definitely",
+        "especially",
+        "usually",
+        "often",
+        "sometimes",
+        "even",
+        "only",
+        "once",
+        "too",
+    ];
+    let conj = if KEEP.contains(&bare) || bare.ends_with("ed") {
+        bare.to_owned()
+    } else if bare == "have" {
+        "has".into()
+    } else if bare == "do" || bare == "go" {
+        format!("{bare}es")
+    } else if bare.ends_with('y')
+        && !bare.ends_with("ay")
+        && !bare.ends_with("ey")
+        && !bare.ends_with("oy")
+        && !bare.ends_with("uy")
+    {
+        format!("{}ies", &bare[..bare.len() - 1])
+    } else if ["s", "sh", "ch", "x", "z"]
+        .iter()
+        .any(|e| bare.ends_with(e))
+    {
+        format!("{bare}es")
+    } else {
+        format!("{bare}s")
+    };
+    let punct = &verb[bare.len()..];
+    Some(if tail.is_empty() {
+        format!("{speaker} {conj}{punct}")
+    } else {
+        format!("{speaker} {conj}{punct} {tail}")
+    })
 }
 
 /// The leading sentences of a session cut at exactly `budget` characters
@@ -727,7 +860,33 @@ mod tests {
             "{g}"
         );
         assert!(g.chars().count() <= 240, "{g}");
-        assert!(g.contains("Caroline: ") || g.contains("Melanie: "), "{g}");
+        // First-person sentences are told in the third person.
+        assert!(g.contains("Caroline went to an LGBTQ support group"), "{g}");
+        assert!(!g.contains(" I went"), "{g}");
+    }
+
+    #[test]
+    fn third_person_for_named_speakers() {
+        let t = |s: &str| third_person(s, "Caroline");
+        assert_eq!(
+            t("I went to a support group.").unwrap(),
+            "Caroline went to a support group."
+        );
+        assert_eq!(t("I love painting.").unwrap(), "Caroline loves painting.");
+        assert_eq!(t("I'm a counselor.").unwrap(), "Caroline is a counselor.");
+        assert_eq!(t("I’ve been busy.").unwrap(), "Caroline has been busy.");
+        assert_eq!(
+            t("My kids are great.").unwrap(),
+            "Caroline's kids are great."
+        );
+        assert_eq!(
+            t("I study and I watch.").unwrap(),
+            "Caroline studies and I watch."
+        );
+        assert_eq!(t("I finish.").unwrap(), "Caroline finishes.");
+        assert_eq!(t("I can swim.").unwrap(), "Caroline can swim.");
+        assert!(t("We went out.").is_none());
+        assert!(third_person("I went out.", "user").is_none());
     }
 
     #[test]

@@ -39,7 +39,6 @@ use crate::store::{ItemSel, NewItem, Store, StoreError, Tier};
 use backlog::Backlog;
 use drives::{Drive, Levels};
 use provider::{Consolidator, ProviderError, Usage};
-use text::Turn;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DreamError {
@@ -115,7 +114,15 @@ pub struct Dream {
     /// until a client writes again).
     idle_mark: AtomicI64,
     idle_progress: AtomicBool,
+    /// Drives and backlog as status last read them: sensing scans every
+    /// exchange of a namespace, and status may be polled often.
+    status_cache: Mutex<Option<(Instant, u64, Value)>>,
+    /// Bumped when a pass ends: a reading begun before is not reused.
+    generation: std::sync::atomic::AtomicU64,
 }
+
+/// How long status reuses its reading of the drives.
+const STATUS_TTL: Duration = Duration::from_secs(2);
 
 /// What one drive's action did, for the run record.
 struct Work {
@@ -156,6 +163,8 @@ impl Dream {
             tracker: TaskTracker::new(),
             idle_mark: AtomicI64::new(i64::MIN),
             idle_progress: AtomicBool::new(false),
+            status_cache: Mutex::default(),
+            generation: Default::default(),
         })
     }
 
@@ -258,6 +267,8 @@ impl Dream {
             }
         }
         self.set_running(None);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if reports.iter().any(|r| !r.actions.is_empty()) {
             // New gists and eras want vectors.
             self.embed_queue.wake();
@@ -320,7 +331,12 @@ impl Dream {
                 cfg.curiosity_threshold
             ));
             report.took_ms = started.elapsed().as_millis() as u64;
-            report.id = Some(self.record(&report, started_ms, true).await?);
+            // The idle watch looks often; its empty passes are not history.
+            if req.trigger == Trigger::Idle {
+                tracing::debug!(namespace = ns, note = ?report.note, "idle pass: nothing to do");
+            } else {
+                report.id = Some(self.record(&report, started_ms, true).await?);
+            }
             return Ok(report);
         }
         if req.dry_run {
@@ -432,8 +448,15 @@ impl Dream {
             serde_json::to_string(&r.actions).unwrap_or_else(|_| "[]".into()),
             r.note.clone(),
         );
+        let keep = self.cfg().keep_runs as i64;
         self.store
             .write(move |ctx| {
+                // Years of nightly runs stay bounded.
+                ctx.conn().execute(
+                    "DELETE FROM dream_runs WHERE namespace = ?1 AND id <= coalesce(
+                       (SELECT id FROM dream_runs WHERE namespace = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1), -1)",
+                    params![row.0, keep],
+                )?;
                 let ended = done_now.then(crate::time::now_ms);
                 Ok(ctx.conn().query_row(
                     "INSERT INTO dream_runs (namespace, trigger, dry_run, started_at, ended_at, outcome, drives_before, actions, note)
@@ -491,6 +514,51 @@ impl Dream {
         }
     }
 
+    /// One provider call for an action: its value, or `None` when it was
+    /// abandoned for shutdown (the pass stops) or failed (recorded as `what`).
+    async fn produce<T: Send + 'static>(
+        &self,
+        what: &str,
+        work: &mut Work,
+        f: impl FnOnce() -> Result<provider::Produced<T>, ProviderError> + Send + 'static,
+    ) -> Option<T> {
+        match self.call(f).await {
+            None => {
+                work.stopped = true;
+                None
+            }
+            Some(Err(e)) => {
+                work.errors.push(format!("{what}: {e}"));
+                None
+            }
+            Some(Ok(p)) => {
+                work.usage.add(p.usage);
+                Some(p.value)
+            }
+        }
+    }
+
+    /// Removes a namespace's single-row tier (nothing left to build it from).
+    async fn remove_single(
+        &self,
+        table: &'static str,
+        ns: &str,
+        work: &mut Work,
+    ) -> Result<(), DreamError> {
+        let ns = ns.to_owned();
+        self.store
+            .write(move |ctx| {
+                ctx.conn()
+                    .execute(&format!("DELETE FROM {table} WHERE namespace = ?1"), [&ns])?;
+                Ok(())
+            })
+            .await?;
+        let action = format!("{}-removed", table.trim_end_matches('s'));
+        work.actions
+            .push(json!({"drive": "coherence", "action": action}));
+        Ok(())
+    }
+
     fn out_of_time(&self, deadline: Instant) -> bool {
         self.cancel.is_cancelled() || Instant::now() >= deadline
     }
@@ -511,26 +579,7 @@ impl Dream {
                 return Ok(());
             }
             let sid_q = sid.clone();
-            let rows = self
-                .store
-                .read(move |c| {
-                    let mut stmt = c.prepare_cached(
-                        "SELECT id, role, content, metadata, created_at FROM exchanges WHERE session_id = ?1 ORDER BY id",
-                    )?;
-                    let v = stmt
-                        .query_map([&sid_q], |r| {
-                            Ok(Turn::new(
-                                r.get(0)?,
-                                &r.get::<_, String>(1)?,
-                                &r.get::<_, String>(2)?,
-                                r.get::<_, Option<String>>(3)?.as_deref(),
-                                r.get(4)?,
-                            ))
-                        })?
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Ok(v)
-                })
-                .await?;
+            let rows = self.store.read(move |c| read::turns(c, &sid_q)).await?;
             let Some(last) = rows.last() else { continue };
             let upto = last.id;
             let first_at = rows[0].created_at;
@@ -547,6 +596,8 @@ impl Dream {
                         .write_gist(ns, sid, produced.value, upto, rows.len(), first_at, facts)
                         .await?;
                     if let Some(item_id) = written {
+                        // Found lexically at once; its vector follows from the queue.
+                        self.embed_queue.wake();
                         work.actions.push(json!({
                             "drive": "continuity", "action": "gist", "session_id": sid,
                             "id": item_id, "last_exchange_id": upto, "turns": rows.len(),
@@ -683,25 +734,21 @@ impl Dream {
             }
             let texts: Vec<String> = gists.iter().map(|g| g.2.clone()).collect();
             let (p, c, m) = (self.provider.clone(), cfg.clone(), month.clone());
-            let Some(result) = self.call(move || p.era(&m, &texts, &c)).await else {
-                work.stopped = true;
-                return Ok(());
-            };
-            let produced = match result {
-                Ok(p) => p,
-                Err(e) => {
-                    work.errors.push(format!("era {month}: {e}"));
-                    continue;
+            let Some(text) = self
+                .produce(&format!("era {month}"), work, move || p.era(&m, &texts, &c))
+                .await
+            else {
+                if work.stopped {
+                    return Ok(());
                 }
+                continue;
             };
-            work.usage.add(produced.usage);
             let sessions: Vec<&String> = gists.iter().map(|g| &g.0).collect();
             let ids: Vec<i64> = gists.iter().map(|g| g.1).collect();
             let (sessions_json, ids_json) = (json!(sessions).to_string(), json!(ids).to_string());
             let first_at = gists[0].3;
             let (ns2, m2, provider) = (ns.to_owned(), month.clone(), self.provider.name());
             let n = gists.len();
-            let text = produced.value;
             let item_id = self
                 .store
                 .write(move |ctx| {
@@ -725,6 +772,7 @@ impl Dream {
                     Ok(w.id)
                 })
                 .await?;
+            self.embed_queue.wake();
             eras_changed = true;
             work.actions.push(json!({"drive": "coherence", "action": "era", "month": month, "id": item_id, "gists": n}));
         }
@@ -759,35 +807,19 @@ impl Dream {
                 Ok(v)
             })
             .await?;
-        let ns2 = ns.to_owned();
         if per_session.is_empty() {
-            self.store
-                .write(move |ctx| {
-                    ctx.conn()
-                        .execute("DELETE FROM profiles WHERE namespace = ?1", [&ns2])?;
-                    Ok(())
-                })
-                .await?;
-            work.actions
-                .push(json!({"drive": "coherence", "action": "profile-removed"}));
-            return Ok(());
+            return self.remove_single("profiles", ns, work).await;
         }
         let covered = per_session.len();
         let (p, c) = (self.provider.clone(), cfg.clone());
-        let Some(result) = self.call(move || p.profile(&per_session, &c)).await else {
-            work.stopped = true;
+        let Some((text, facts)) = self
+            .produce("profile", work, move || p.profile(&per_session, &c))
+            .await
+        else {
             return Ok(());
         };
-        let produced = match result {
-            Ok(p) => p,
-            Err(e) => {
-                work.errors.push(format!("profile: {e}"));
-                return Ok(());
-            }
-        };
-        work.usage.add(produced.usage);
-        let (text, facts) = produced.value;
         let n_facts = facts.len();
+        let ns2 = ns.to_owned();
         let facts = serde_json::to_string(&facts).unwrap_or_else(|_| "[]".into());
         let provider = self.provider.name();
         self.store
@@ -825,35 +857,19 @@ impl Dream {
                 Ok(v)
             })
             .await?;
-        let ns2 = ns.to_owned();
         if eras.is_empty() {
-            self.store
-                .write(move |ctx| {
-                    ctx.conn()
-                        .execute("DELETE FROM narratives WHERE namespace = ?1", [&ns2])?;
-                    Ok(())
-                })
-                .await?;
-            work.actions
-                .push(json!({"drive": "coherence", "action": "narrative-removed"}));
-            return Ok(());
+            return self.remove_single("narratives", ns, work).await;
         }
         let months = eras.len();
         let (p, c) = (self.provider.clone(), cfg.clone());
-        let Some(result) = self.call(move || p.narrative(&eras, &c)).await else {
-            work.stopped = true;
+        let Some(text) = self
+            .produce("narrative", work, move || p.narrative(&eras, &c))
+            .await
+        else {
             return Ok(());
         };
-        let produced = match result {
-            Ok(p) => p,
-            Err(e) => {
-                work.errors.push(format!("narrative: {e}"));
-                return Ok(());
-            }
-        };
-        work.usage.add(produced.usage);
-        let text = produced.value;
         let provider = self.provider.name();
+        let ns2 = ns.to_owned();
         self.store
             .write(move |ctx| {
                 ctx.conn().execute(
@@ -894,24 +910,10 @@ impl Dream {
                 let sessions: Vec<String> = stmt
                     .query_map(params![ns2, since], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
-                let mut turns_of = Vec::new();
-                let mut q = c.prepare_cached(
-                    "SELECT id, role, content, metadata, created_at FROM exchanges WHERE session_id = ?1 ORDER BY id",
-                )?;
-                for s in sessions {
-                    let t: Vec<Turn> = q
-                        .query_map([&s], |r| {
-                            Ok(Turn::new(
-                                r.get(0)?,
-                                &r.get::<_, String>(1)?,
-                                &r.get::<_, String>(2)?,
-                                r.get::<_, Option<String>>(3)?.as_deref(),
-                                r.get(4)?,
-                            ))
-                        })?
-                        .collect::<Result<_, _>>()?;
-                    turns_of.push(t);
-                }
+                let turns_of = sessions
+                    .iter()
+                    .map(|s| read::turns(c, s))
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok((prev.map(|p| p.0), texts, turns_of))
             })
             .await?;
@@ -980,22 +982,22 @@ impl Dream {
     /// pass, the last one, the next scheduled time.
     pub async fn status(&self) -> Value {
         let cfg = self.cfg();
-        let namespaces = self
-            .store
-            .read(backlog::namespaces)
-            .await
-            .unwrap_or_default();
-        let mut drives = serde_json::Map::new();
-        let mut backlogs = serde_json::Map::new();
-        for ns in namespaces.iter().take(16) {
-            if let Ok(b) = self.sense(ns, &cfg).await {
-                drives.insert(
-                    ns.clone(),
-                    serde_json::to_value(drives::levels(&b)).unwrap_or(Value::Null),
-                );
-                backlogs.insert(ns.clone(), serde_json::to_value(&b).unwrap_or(Value::Null));
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let cached = self
+            .status_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|(at, g, _)| *g == generation && at.elapsed() < STATUS_TTL);
+        let reading = match cached {
+            Some((_, _, v)) => v,
+            None => {
+                let v = self.read_drives(&cfg).await;
+                *self.status_cache.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), generation, v.clone()));
+                v
             }
-        }
+        };
         let next = if cfg.enabled {
             schedule::next_after(&cfg.schedule, &cfg.timezone, chrono::Utc::now())
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -1011,10 +1013,31 @@ impl Dream {
             "running": self.running.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             "last_run": self.last_run.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             "next_scheduled": next,
-            "namespaces": namespaces.len(),
-            "drives": drives,
-            "backlog": backlogs,
+            "namespaces": reading["namespaces"],
+            "drives": reading["drives"],
+            "backlog": reading["backlog"],
         })
+    }
+
+    /// Drives and backlog of the first 16 namespaces.
+    async fn read_drives(&self, cfg: &DreamConfig) -> Value {
+        let namespaces = self
+            .store
+            .read(backlog::namespaces)
+            .await
+            .unwrap_or_default();
+        let mut drives = serde_json::Map::new();
+        let mut backlogs = serde_json::Map::new();
+        for ns in namespaces.iter().take(16) {
+            if let Ok(b) = self.sense(ns, cfg).await {
+                drives.insert(
+                    ns.clone(),
+                    serde_json::to_value(drives::levels(&b)).unwrap_or(Value::Null),
+                );
+                backlogs.insert(ns.clone(), serde_json::to_value(&b).unwrap_or(Value::Null));
+            }
+        }
+        json!({"namespaces": namespaces.len(), "drives": drives, "backlog": backlogs})
     }
 
     /// Starts a request in the background (tracked for shutdown).

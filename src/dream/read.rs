@@ -139,3 +139,22 @@ pub fn runs(conn: &Connection, ns: Option<&str>, limit: usize) -> Result<Vec<Val
         .collect::<Result<_, _>>()?;
     Ok(v)
 }
+
+/// A session's turns, oldest first, as the consolidators read them.
+pub fn turns(conn: &Connection, session_id: &str) -> Result<Vec<super::text::Turn>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, role, content, metadata, created_at FROM exchanges WHERE session_id = ?1 ORDER BY id",
+    )?;
+    let v = stmt
+        .query_map([session_id], |r| {
+            Ok(super::text::Turn::new(
+                r.get(0)?,
+                &r.get::<_, String>(1)?,
+                &r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?.as_deref(),
+                r.get(4)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(v)
+}

@@ -114,8 +114,9 @@ impl Dream {
         let cancel: CancellationToken = self.cancel.clone();
         loop {
             let cfg = self.cfg();
-            let period = if cfg.idle_after_s == 0 {
-                Duration::from_secs(30)
+            // Off: look again soon, so turning it on by SIGHUP takes effect.
+            let period = if cfg.idle_after_s == 0 || !cfg.enabled {
+                Duration::from_secs(2)
             } else {
                 Duration::from_millis((cfg.idle_after_s * 1000 / 4).clamp(250, 30_000))
             };

@@ -437,3 +437,148 @@ pub fn search_items(
 fn hex_upper(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02X}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreConfig;
+    use crate::store::{ModelSpec, Store};
+
+    fn item(tier: Tier, ns: &str, key: &str, parent: &str, text: &str) -> NewItem {
+        NewItem {
+            tier,
+            namespace: ns.into(),
+            key: key.into(),
+            parent: Some(parent.into()),
+            text: text.into(),
+            attrs: serde_json::json!({"k": key}),
+            weight: 1.0,
+            created_at: 1,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn upsert_embed_search_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelSpec {
+            name: "test".into(),
+            dim: 2,
+        };
+        let (store, _) =
+            Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model).unwrap();
+        let a = store
+            .write(|ctx| {
+                let a =
+                    ctx.upsert_item(item(Tier::Gist, "n1", "s1", "s1", "purple elephants dance"))?;
+                ctx.upsert_item(item(Tier::Era, "n1", "2024-01", "x", "purple month"))?;
+                ctx.upsert_item(item(Tier::Gist, "n2", "s9", "s9", "purple elsewhere"))?;
+                ctx.upsert_item(item(Tier::Concept, "n1", "t:1", "src/t", "purple row one"))?;
+                ctx.upsert_item(item(Tier::Concept, "n1", "t:2", "src/t", "purple row two"))?;
+                Ok(a)
+            })
+            .await
+            .unwrap();
+        assert!(a.changed);
+        // Same text and attributes: nothing written.
+        let again = store
+            .write(|ctx| {
+                ctx.upsert_item(item(Tier::Gist, "n1", "s1", "s1", "purple elephants dance"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            ItemWrite {
+                id: a.id,
+                changed: false
+            }
+        );
+        // Exchanges are not items.
+        assert!(
+            store
+                .write(|ctx| ctx.upsert_item(item(Tier::Exchange, "n1", "x", "x", "y")))
+                .await
+                .is_err()
+        );
+
+        // A vector lands in the (tier, namespace) partition, and a text
+        // change takes it out again.
+        let pending = store
+            .read(|c| pending_item_embeddings(c, 1, 100))
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 5);
+        let text = "purple elephants dance".to_owned();
+        let stored = store
+            .write(move |ctx| ctx.set_item_embeddings(vec![(a.id, text, vec![1.0, 0.0])]))
+            .await
+            .unwrap();
+        assert_eq!(stored, 1);
+        let hits = |store: &Store| {
+            store
+                .index()
+                .read()
+                .unwrap()
+                .search(&partition(Tier::Gist, "n1"), None, &[1.0, 0.0], 5)
+                .len()
+        };
+        assert_eq!(hits(&store), 1);
+        assert!(
+            store
+                .index()
+                .read()
+                .unwrap()
+                .search("n1", None, &[1.0, 0.0], 5)
+                .is_empty()
+        );
+        store
+            .write(|ctx| {
+                ctx.upsert_item(item(Tier::Gist, "n1", "s1", "s1", "purple elephants sing"))
+            })
+            .await
+            .unwrap();
+        assert_eq!(hits(&store), 0);
+        // A vector for text that changed meanwhile is not stored.
+        let stale = "purple elephants dance".to_owned();
+        let stored = store
+            .write(move |ctx| ctx.set_item_embeddings(vec![(a.id, stale, vec![1.0, 0.0])]))
+            .await
+            .unwrap();
+        assert_eq!(stored, 0);
+
+        // FTS is scoped by tier and namespace.
+        let search = |tiers: Vec<Tier>, ns: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .read(move |c| search_items(c, "\"purple\"", &tiers, ns, 10))
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(search(vec![Tier::Gist], "n1").await, 1);
+        assert_eq!(search(vec![Tier::Gist, Tier::Era], "n1").await, 2);
+        assert_eq!(search(vec![Tier::Concept], "n1").await, 2);
+        assert_eq!(search(vec![Tier::Gist], "n2").await, 1);
+        assert_eq!(search(vec![Tier::Exchange], "n1").await, 0);
+
+        // Removal by parent takes every item of it, and only those.
+        let gone = store
+            .write(|ctx| ctx.delete_items(Tier::Concept, "n1", ItemSel::Parent("src/t".into())))
+            .await
+            .unwrap();
+        assert_eq!(gone, 2);
+        assert_eq!(search(vec![Tier::Concept], "n1").await, 0);
+        assert_eq!(search(vec![Tier::Gist, Tier::Era], "n1").await, 2);
+        let by_key = store
+            .read(|c| item_by_key(c, Tier::Era, "n1", "2024-01"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_key.attrs["k"], "2024-01");
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
+    }
+}

@@ -104,6 +104,50 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "model",
         &[(state.embedder.model_id(), vectors as f64)],
     );
+    // Dream cycle: the highest level of each drive over the namespaces
+    // status reads, and what waits.
+    let dream = state.dream.status().await;
+    let mut levels: Vec<(&str, f64)> = ["continuity", "coherence", "curiosity", "stability"]
+        .into_iter()
+        .map(|d| (d, if d == "stability" { 1.0 } else { 0.0 }))
+        .collect();
+    let (mut dirty, mut unsummarised) = (0.0, 0.0);
+    if let Some(map) = dream["drives"].as_object() {
+        for v in map.values() {
+            for (d, level) in levels.iter_mut() {
+                let x = v[*d].as_f64().unwrap_or(0.0);
+                *level = if *d == "stability" {
+                    level.min(x)
+                } else {
+                    level.max(x)
+                };
+            }
+        }
+    }
+    if let Some(map) = dream["backlog"].as_object() {
+        for b in map.values() {
+            dirty += b["dirty"].as_f64().unwrap_or(0.0);
+            unsummarised += b["unsummarised_total"].as_f64().unwrap_or(0.0);
+        }
+    }
+    gauge(
+        &mut out,
+        "memd_dream_drive",
+        "Dream drive levels (0..1): the highest over namespaces; stability the lowest.",
+        "drive",
+        &levels,
+    );
+    gauge(
+        &mut out,
+        "memd_dream_backlog",
+        "What waits for the dream cycle.",
+        "what",
+        &[
+            ("dirty_sessions", dirty),
+            ("unsummarised_turns", unsummarised),
+            ("running", f64::from(u8::from(dream["running"].is_object()))),
+        ],
+    );
     gauge(
         &mut out,
         "memd_uptime_seconds",
