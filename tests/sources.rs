@@ -424,6 +424,15 @@ fn the_row_hook_syncs_given_rows_and_deletes() {
     );
     assert_eq!(v["result"]["deleted"], 1, "{v}");
     assert_eq!(concept(&d, "products:3").0, 404);
+    // Concepts (with the users' edits) are part of an export.
+    let (st, body) = common::http(&d.socket, "GET", "/v1/export", b"");
+    assert_eq!(st, 200);
+    let text = String::from_utf8(body).unwrap();
+    let concepts = text
+        .lines()
+        .filter(|l| l.contains("\"table\":\"concepts\""))
+        .count();
+    assert_eq!(concepts, 4, "rows 1, 2, 4, 5");
 }
 
 // ---------------------------------------------------------------- files

@@ -32,6 +32,10 @@ pub const TABLES: &[&str] = &[
     "narratives",
     "self_states",
     "dream_runs",
+    // Sources: a concept carries the user's edits (strength, overlay,
+    // removal); a document the content hash that spares re-reading.
+    "concepts",
+    "documents",
 ];
 
 pub fn header(schema_version: u32) -> Value {
@@ -254,8 +258,9 @@ fn insert_row(conn: &Connection, table: &str, row: &Map<String, Value>) -> Resul
 }
 
 /// Tables deliberately left out of exports: derived state rebuilt on
-/// import (FTS), and `meta` (cursors of background jobs on this machine).
-pub const NOT_EXPORTED: &[&str] = &["meta", "exchanges_fts", "items_fts"];
+/// import (FTS), and `meta` and `source_cursors` (cursors of background
+/// jobs on this machine; without one a source reads everything once).
+pub const NOT_EXPORTED: &[&str] = &["meta", "exchanges_fts", "items_fts", "source_cursors"];
 
 #[cfg(test)]
 mod tests {
