@@ -347,27 +347,44 @@ pub fn items_of_tier(
     Ok(rows)
 }
 
-/// A row waiting for a vector: (id, text).
+const PENDING_SQL: [&str; 3] = [
+    "SELECT id, text FROM items WHERE embed_model_id IS NULL ORDER BY id LIMIT ?2",
+    "SELECT id, text FROM items WHERE embed_model_id < ?1 LIMIT ?2",
+    "SELECT id, text FROM items WHERE embed_model_id > ?1 LIMIT ?2",
+];
+
+/// Rows waiting for a vector of `model_id`: (id, text). Never-embedded
+/// rows first, then rows holding another model's vector. Each is one
+/// lookup in `items_by_model`: an `IS NULL OR !=` predicate would scan every
+/// row (and read its vector) for every batch.
 pub fn pending_item_embeddings(
     conn: &Connection,
     model_id: i64,
     limit: usize,
 ) -> Result<Vec<(i64, String)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, text FROM items WHERE embed_model_id IS NULL OR embed_model_id != ?1
-         ORDER BY id LIMIT ?2",
-    )?;
-    let rows = stmt
-        .query_map(params![model_id, limit as i64], |r| {
+    let mut out: Vec<(i64, String)> = Vec::with_capacity(limit);
+    for sql in PENDING_SQL {
+        let want = limit - out.len();
+        if want == 0 {
+            break;
+        }
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![model_id, want as i64], |r| {
             Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
 }
 
 pub fn item_embedding_backlog(conn: &Connection, model_id: i64) -> Result<i64, StoreError> {
+    // Three counts over the covering index, never a scan of the rows.
     Ok(conn.query_row(
-        "SELECT count(*) FROM items WHERE embed_model_id IS NULL OR embed_model_id != ?1",
+        "SELECT (SELECT count(*) FROM items WHERE embed_model_id IS NULL)
+              + (SELECT count(*) FROM items WHERE embed_model_id < ?1)
+              + (SELECT count(*) FROM items WHERE embed_model_id > ?1)",
         [model_id],
         |r| r.get(0),
     )?)
@@ -454,6 +471,25 @@ mod tests {
             attrs: serde_json::json!({"k": key}),
             weight: 1.0,
             created_at: 1,
+        }
+    }
+
+    #[test]
+    fn pending_rows_are_found_through_the_model_index() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate(&mut conn).unwrap();
+        for sql in PENDING_SQL {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params![1, 32], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("items_by_model")),
+                "{sql}: {plan:?}"
+            );
         }
     }
 
