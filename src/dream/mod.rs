@@ -349,26 +349,64 @@ impl Dream {
         }
         let id = self.record(&report, started_ms, false).await?;
         report.id = Some(id);
+        // Whatever happens now, the run row must not stay `running`.
+        if let Err(e) = self
+            .act(
+                ns,
+                req,
+                &before,
+                &acting,
+                &cfg,
+                deadline,
+                started,
+                &mut report,
+            )
+            .await
+        {
+            report.outcome = "failed".into();
+            report.errors.push(e.to_string());
+            report.took_ms = started.elapsed().as_millis() as u64;
+            if let Err(f) = self.finish(&report).await {
+                tracing::error!(error = %f, run = id, "cannot record the failed dream run");
+            }
+            return Err(e);
+        }
+        Ok(report)
+    }
+
+    /// The acting part of a pass, after its run row exists.
+    #[allow(clippy::too_many_arguments)]
+    async fn act(
+        &self,
+        ns: &str,
+        req: &PassRequest,
+        before: &Backlog,
+        acting: &[Drive],
+        cfg: &DreamConfig,
+        deadline: Instant,
+        started: Instant,
+        report: &mut RunReport,
+    ) -> Result<(), DreamError> {
         let mut work = Work::new();
         if acting.contains(&Drive::Continuity) {
-            self.continuity(ns, &before, req.force, &cfg, deadline, &mut work)
+            self.continuity(ns, before, req.force, cfg, deadline, &mut work)
                 .await?;
         }
         // Acting on one drive moves the others (new gists build coherence
         // and curiosity): read them again before deciding.
-        let mid = self.sense(ns, &cfg).await?;
+        let mid = self.sense(ns, cfg).await?;
         let mid_levels = drives::levels(&mid);
-        let urgent_now = mid_levels.urgent(&cfg);
+        let urgent_now = mid_levels.urgent(cfg);
         let wants = |d: Drive| {
             req.drive.is_none_or(|x| x == d) && (acting.contains(&d) || urgent_now.contains(&d))
         };
         if !work.stopped && wants(Drive::Coherence) {
-            self.coherence(ns, &mid, &cfg, deadline, &mut work).await?;
+            self.coherence(ns, &mid, cfg, deadline, &mut work).await?;
         }
         if !work.stopped && wants(Drive::Curiosity) && mid.new_gists_since_reflection > 0 {
-            self.curiosity(ns, &mid_levels, &cfg, &mut work).await?;
+            self.curiosity(ns, &mid_levels, &mut work).await?;
         }
-        let after = self.sense(ns, &cfg).await?;
+        let after = self.sense(ns, cfg).await?;
         let levels_after = drives::levels(&after);
         if !work.stopped
             && !work.actions.is_empty()
@@ -414,7 +452,7 @@ impl Dream {
         report.llm = work.usage;
         report.drives_after = Some(levels_after);
         report.took_ms = started.elapsed().as_millis() as u64;
-        self.finish(&report).await?;
+        self.finish(report).await?;
         tracing::info!(
             namespace = ns,
             trigger = req.trigger.as_str(),
@@ -424,7 +462,7 @@ impl Dream {
             took_ms = report.took_ms,
             "dream pass"
         );
-        Ok(report)
+        Ok(())
     }
 
     /// Inserts the run row (`done_now`: a pass that ends as it starts).
@@ -584,8 +622,9 @@ impl Dream {
             let upto = last.id;
             let first_at = rows[0].created_at;
             let facts = extractive::statements(&rows);
-            let (p, c, t) = (self.provider.clone(), cfg.clone(), rows.clone());
-            let Some(result) = self.call(move || p.gist(&t, &c)).await else {
+            let turns = rows.len();
+            let (p, c) = (self.provider.clone(), cfg.clone());
+            let Some(result) = self.call(move || p.gist(&rows, &c)).await else {
                 work.stopped = true;
                 return Ok(());
             };
@@ -593,14 +632,14 @@ impl Dream {
                 Ok(produced) => {
                     work.usage.add(produced.usage);
                     let written = self
-                        .write_gist(ns, sid, produced.value, upto, rows.len(), first_at, facts)
+                        .write_gist(ns, sid, produced.value, upto, turns, first_at, facts)
                         .await?;
                     if let Some(item_id) = written {
                         // Found lexically at once; its vector follows from the queue.
                         self.embed_queue.wake();
                         work.actions.push(json!({
                             "drive": "continuity", "action": "gist", "session_id": sid,
-                            "id": item_id, "last_exchange_id": upto, "turns": rows.len(),
+                            "id": item_id, "last_exchange_id": upto, "turns": turns,
                         }));
                     }
                 }
@@ -752,6 +791,15 @@ impl Dream {
             let item_id = self
                 .store
                 .write(move |ctx| {
+                    // A session deleted while this digest was being written
+                    // leaves the era stale, so the next pass rebuilds it
+                    // without that session.
+                    let still: i64 = ctx.conn().query_row(
+                        "SELECT count(*) FROM gists WHERE item_id IN (SELECT value FROM json_each(?1))",
+                        [&ids_json],
+                        |r| r.get(0),
+                    )?;
+                    let stale = still as usize != n;
                     let w = ctx.upsert_item(NewItem {
                         tier: Tier::Era,
                         namespace: ns2.clone(),
@@ -764,10 +812,10 @@ impl Dream {
                     })?;
                     ctx.conn().execute(
                         "INSERT INTO eras (namespace, month, item_id, gist_ids, sessions, stale, provider, built_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?8, ?6, ?7)
                          ON CONFLICT (namespace, month) DO UPDATE SET item_id = excluded.item_id, gist_ids = excluded.gist_ids,
-                           sessions = excluded.sessions, stale = 0, provider = excluded.provider, built_at = excluded.built_at",
-                        params![ns2, m2, w.id, ids_json, sessions_json, provider, crate::time::now_ms()],
+                           sessions = excluded.sessions, stale = excluded.stale, provider = excluded.provider, built_at = excluded.built_at",
+                        params![ns2, m2, w.id, ids_json, sessions_json, provider, crate::time::now_ms(), stale],
                     )?;
                     Ok(w.id)
                 })
@@ -890,7 +938,6 @@ impl Dream {
         &self,
         ns: &str,
         levels: &Levels,
-        _cfg: &DreamConfig,
         work: &mut Work,
     ) -> Result<(), DreamError> {
         let ns2 = ns.to_owned();
@@ -1038,6 +1085,20 @@ impl Dream {
             }
         }
         json!({"namespaces": namespaces.len(), "drives": drives, "backlog": backlogs})
+    }
+
+    /// Runs a request in a tracked task and waits for it: a client that
+    /// goes away does not cut the pass short, and shutdown waits for it.
+    pub async fn run_tracked(
+        self: &Arc<Self>,
+        gate: OwnedMutexGuard<()>,
+        req: PassRequest,
+    ) -> Result<Vec<RunReport>, DreamError> {
+        let this = self.clone();
+        self.tracker
+            .spawn(async move { this.run(gate, req).await })
+            .await
+            .map_err(|_| DreamError::Stopping)?
     }
 
     /// Starts a request in the background (tracked for shutdown).

@@ -188,8 +188,17 @@ impl RecallEngine {
                 );
             }
         }
+        // One query vector for the three recalls below.
+        let mut template = req.recall.clone();
+        if template.mode != super::Mode::Lexical && template.vector.is_none() {
+            let (embedder, text) = (self.embedder.clone(), req.query.clone());
+            let v = tokio::task::spawn_blocking(move || embedder.embed(&[text.as_str()]))
+                .await
+                .map_err(|e| RecallError::Task(e.to_string()))??;
+            template.vector = v.into_iter().next();
+        }
         let recall = |tiers: Vec<Tier>, k: usize, session: Option<String>| {
-            let mut q = req.recall.clone();
+            let mut q = template.clone();
             q.query = req.query.clone();
             q.namespace = ns.clone();
             q.tiers = tiers;

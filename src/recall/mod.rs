@@ -184,10 +184,11 @@ impl RecallEngine {
             q.tiers.clone()
         };
         let want_exchanges = tiers.contains(&Tier::Exchange);
+        // Within one session only its gist is an item of it.
         let item_tiers: Vec<Tier> = tiers
             .iter()
             .copied()
-            .filter(|t| *t != Tier::Exchange)
+            .filter(|t| *t != Tier::Exchange && (q.session_id.is_none() || *t == Tier::Gist))
             .collect();
 
         // The two sides are independent: run them at once (the lexical one on

@@ -194,7 +194,11 @@ pub fn changed_since(
         ),
     };
     let rows = read_rows(conn, p, &sql, params).map_err(|e| unavailable(p, e))?;
-    let max = rows.iter().filter_map(|r| r.2.clone()).next_back();
+    // A NULL cursor is no watermark (`c >= NULL` would match nothing again).
+    let max = rows
+        .iter()
+        .filter_map(|r| r.2.clone())
+        .rfind(|v| *v != Value::Null);
     Ok((rows.into_iter().map(|r| r.1).collect(), max))
 }
 

@@ -145,7 +145,6 @@ impl WriteCtx<'_> {
             Some((id, text, old_attrs, weight))
                 if text == item.text && old_attrs == attrs && weight == item.weight =>
             {
-                let _ = id;
                 Ok(ItemWrite { id, changed: false })
             }
             Some((id, text, _, _)) => {

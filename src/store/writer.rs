@@ -622,7 +622,8 @@ fn delete_session(
         .collect::<Result<_, _>>()?;
     // What the dream cycle built from this session must follow it: its gist
     // goes, and its month's era, the profile and the narrative are rebuilt
-    // by the next pass (they are marked stale, never left citing it).
+    // by the next pass (marked stale, never left citing it). Without a gist
+    // nothing was built from it: eras, profile and narrative come from gists.
     let gist: Option<(i64, String)> = conn
         .query_row(
             "SELECT item_id, month FROM gists WHERE session_id = ?1",
@@ -630,42 +631,33 @@ fn delete_session(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let month: Option<String> = match &gist {
-        Some((_, m)) => Some(m.clone()),
-        None => conn
-            .query_row(
-                "SELECT strftime('%Y-%m', min(created_at) / 1000, 'unixepoch') FROM exchanges WHERE session_id = ?1",
-                [session_id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten(),
-    };
-    if let Some((item_id, _)) = &gist {
+    if let Some((item_id, month)) = &gist {
         conn.execute("DELETE FROM items WHERE id = ?1", [item_id])?;
-        effects.push(IndexEffect::Remove {
-            namespace: partition(Tier::Gist, &namespace),
-            ids: vec![*item_id],
-        });
-    }
-    if let Some(month) = &month {
         conn.execute(
             "UPDATE eras SET stale = 1 WHERE namespace = ?1 AND month = ?2",
             params![namespace, month],
         )?;
+        conn.execute(
+            "UPDATE profiles SET stale = 1 WHERE namespace = ?1",
+            [&namespace],
+        )?;
+        conn.execute(
+            "UPDATE narratives SET stale = 1 WHERE namespace = ?1",
+            [&namespace],
+        )?;
     }
-    conn.execute(
-        "UPDATE profiles SET stale = 1 WHERE namespace = ?1",
-        [&namespace],
-    )?;
-    conn.execute(
-        "UPDATE narratives SET stale = 1 WHERE namespace = ?1",
-        [&namespace],
-    )?;
     // Explicit deletes (not only the FK cascade) keep the FTS triggers obvious.
     conn.execute("DELETE FROM exchanges WHERE session_id = ?1", [session_id])?;
     conn.execute("DELETE FROM sessions WHERE id = ?1", [session_id])?;
     let exchanges = ids.len();
+    // Index effects only once every statement has succeeded: a failed op's
+    // savepoint rolls back, and the index must not lose what stays.
+    if let Some((item_id, _)) = gist {
+        effects.push(IndexEffect::Remove {
+            namespace: partition(Tier::Gist, &namespace),
+            ids: vec![item_id],
+        });
+    }
     effects.push(IndexEffect::Remove {
         namespace: namespace.clone(),
         ids,

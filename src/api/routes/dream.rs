@@ -83,7 +83,7 @@ pub async fn start(
     };
     let gate = state.dream.begin()?;
     if req.wait || req.dry_run {
-        let reports = state.dream.run(gate, pass).await?;
+        let reports = state.dream.run_tracked(gate, pass).await?;
         return Ok(Json(json!({"runs": reports})).into_response());
     }
     state.dream.spawn(gate, pass);
