@@ -113,11 +113,26 @@ pub fn apply_concepts(
                         now
                     ])?;
             }
-            Some((_, overlay, strength, false, _)) => {
+            Some((_, overlay, strength, false, old_item)) => {
                 if overlay.is_some() {
                     out.overwritten.push(c.name.clone());
                 }
                 let w = ctx.upsert_item(concept_item(t, &c, c.text.clone(), strength, now))?;
+                // Renamed (its table became source-qualified, or its
+                // namespace changed): the item under the old key goes.
+                if let Some(old) = old_item
+                    && old != w.id
+                {
+                    let ns: Option<String> = ctx
+                        .conn()
+                        .query_row("SELECT namespace FROM items WHERE id = ?1", [old], |r| {
+                            r.get(0)
+                        })
+                        .optional()?;
+                    if let Some(ns) = ns {
+                        ctx.delete_items(Tier::Concept, &ns, ItemSel::Ids(vec![old]))?;
+                    }
+                }
                 ctx.conn()
                     .prepare_cached(
                         "UPDATE concepts SET fingerprint = ?4, source_text = ?5, marker = ?6, synced_at = ?7,
@@ -418,7 +433,7 @@ pub fn apply_document(
 ) -> Result<DocApplied, StoreError> {
     let parent = format!("{source}/{path}");
     let mut out = DocApplied::default();
-    let mut keep = Vec::with_capacity(chunks.len());
+    let mut keep = std::collections::HashSet::with_capacity(chunks.len());
     for (i, c) in chunks.iter().enumerate() {
         let key = format!("{parent}#{i}");
         let text = if c.heading_path.is_empty() {
@@ -439,7 +454,7 @@ pub fn apply_document(
         if w.changed {
             out.chunks_written += 1;
         }
-        keep.push(key);
+        keep.insert(key);
     }
     // Chunks past the new end of the file.
     let stale: Vec<String> = ctx
@@ -450,7 +465,7 @@ pub fn apply_document(
         .query_map(params![namespace, parent], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
-        .filter(|k| !keep.contains(k))
+        .filter(|k| !keep.contains(k.as_str()))
         .collect();
     if !stale.is_empty() {
         out.chunks_removed = ctx.delete_items(Tier::Chunk, namespace, ItemSel::Keys(stale))? as u64;
@@ -583,6 +598,32 @@ mod tests {
             .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
             .await
             .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_renamed_concept_leaves_no_item_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        apply(&store, vec![row("1", "a")]).await;
+        // The table became source-qualified and the row changed.
+        let mut renamed = row("1", "a2");
+        renamed.name = "src/t:1".into();
+        assert_eq!(apply(&store, vec![renamed]).await.written, 1);
+        assert_eq!(
+            count(&store, "SELECT count(*) FROM items WHERE tier = 'concept'").await,
+            1
+        );
+        assert_eq!(
+            count(
+                &store,
+                "SELECT count(*) FROM items WHERE key = 'src/t:1' AND text = 'a2'"
+            )
+            .await,
+            1
+        );
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread")]
