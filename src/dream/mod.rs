@@ -97,6 +97,9 @@ pub struct RunReport {
     pub llm: Usage,
     pub errors: Vec<String>,
     pub note: Option<String>,
+    /// The backlog read at the end of the pass (the next round's start).
+    #[serde(skip)]
+    pub backlog_after: Option<Backlog>,
 }
 
 pub struct Dream {
@@ -259,8 +262,12 @@ impl Dream {
                 {
                     break;
                 }
-                let cfg = self.cfg();
-                let b = self.sense(&ns, &cfg).await?;
+                // The pass read the backlog as it ended; nothing else writes
+                // dream tiers while the gate is held.
+                let b = match reports.last().and_then(|r| r.backlog_after.clone()) {
+                    Some(b) => b,
+                    None => self.sense(&ns, &self.cfg()).await?,
+                };
                 if b.is_caught_up() && b.new_gists_since_reflection == 0 {
                     break;
                 }
@@ -318,6 +325,7 @@ impl Dream {
             llm: Usage::default(),
             errors: Vec::new(),
             note: None,
+            backlog_after: None,
         };
         if acting.is_empty() {
             report.outcome = "nothing".into();
@@ -451,6 +459,7 @@ impl Dream {
         report.errors = work.errors;
         report.llm = work.usage;
         report.drives_after = Some(levels_after);
+        report.backlog_after = Some(after);
         report.took_ms = started.elapsed().as_millis() as u64;
         self.finish(report).await?;
         tracing::info!(
