@@ -113,9 +113,22 @@ pub(super) async fn scan(
             tracing::warn!(source = %s.name, file = %path.display(), bytes, "file larger than sources.max_file_bytes; skipped");
             continue;
         }
-        let p = path.clone();
-        let content = match tokio::task::spawn_blocking(move || std::fs::read(&p)).await {
-            Ok(Ok(c)) => c,
+        // Reading, hashing and chunking are CPU and disk work: off the
+        // executor. Chunks are cut only when the content changed.
+        let (p, known_hash, chunk_chars) =
+            (path.clone(), known.map(|d| d.hash.clone()), cfg.chunk_chars);
+        let read = tokio::task::spawn_blocking(move || {
+            let content = std::fs::read(&p)?;
+            let hash = super::table::hex(&Sha256::digest(&content));
+            let chunks = (known_hash.as_deref() != Some(hash.as_str())).then(|| {
+                let text = String::from_utf8_lossy(&content);
+                chunk::chunk(Kind::of(&p), &text, chunk_chars)
+            });
+            Ok::<_, std::io::Error>((hash, chunks))
+        })
+        .await;
+        let (hash, chunks) = match read {
+            Ok(Ok(r)) => r,
             // Vanished between the walk and the read: the next scan sees it gone.
             Ok(Err(e)) => {
                 tracing::debug!(file = %path.display(), error = %e, "could not read a file");
@@ -124,12 +137,12 @@ pub(super) async fn scan(
             Err(e) => return Err(SourceError::Unavailable(e.to_string())),
         };
         let state = DocState {
-            hash: super::table::hex(&Sha256::digest(&content)),
+            hash,
             bytes,
             mtime_ns: mtime,
         };
         let (name, ns) = (s.name.clone(), s.namespace.clone());
-        if known.is_some_and(|d| d.hash == state.hash) {
+        let Some(chunks) = chunks else {
             unchanged += 1;
             let (st, r) = (state.clone(), rel.clone());
             store
@@ -137,9 +150,7 @@ pub(super) async fn scan(
                 .await?;
             docs.insert(rel, state);
             continue;
-        }
-        let text = String::from_utf8_lossy(&content).into_owned();
-        let chunks = chunk::chunk(Kind::of(&path), &text, cfg.chunk_chars);
+        };
         let (st, r, now) = (state.clone(), rel.clone(), crate::time::now_ms());
         let applied = store
             .write(move |ctx| memory::apply_document(ctx, &name, &ns, &r, &st, chunks, now))
@@ -153,13 +164,21 @@ pub(super) async fn scan(
         .filter(|k| !seen.contains(*k))
         .cloned()
         .collect();
-    for rel in gone {
-        let (name, ns, r) = (s.name.clone(), s.namespace.clone(), rel.clone());
+    if !gone.is_empty() {
+        // One transaction for every file that went (a folder moved away).
+        let (name, ns, list) = (s.name.clone(), s.namespace.clone(), gone.clone());
         store
-            .write(move |ctx| memory::remove_document(ctx, &name, &ns, &r))
+            .write(move |ctx| {
+                for r in &list {
+                    memory::remove_document(ctx, &name, &ns, r)?;
+                }
+                Ok(())
+            })
             .await?;
-        docs.remove(&rel);
-        report.deleted += 1;
+        for rel in gone {
+            docs.remove(&rel);
+            report.deleted += 1;
+        }
     }
     if report.synced > 0 {
         sources.wrote();
