@@ -15,6 +15,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod dream;
 pub mod embed;
+pub mod http;
 pub mod index;
 pub mod logging;
 pub mod recall;

@@ -16,6 +16,7 @@ use super::extractive::{self, StandingFact, Statement};
 use super::text::Turn;
 use crate::config::{DreamConfig, DreamOpenAiConfig, DreamProvider};
 use crate::embed::Embedder;
+use crate::http::snippet;
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Usage {
@@ -245,59 +246,23 @@ impl OpenAi {
         if json_mode {
             body["response_format"] = json!({"type": "json_object"});
         }
-        let mut attempt = 0;
-        loop {
-            match self.request(&body) {
-                Ok(p) => return Ok(p),
-                Err((true, e)) if attempt < self.cfg.max_retries => {
-                    let wait = Duration::from_millis(500 * 2u64.pow(attempt));
-                    tracing::warn!(error = %e, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "dream LLM request failed; retrying");
-                    std::thread::sleep(wait);
-                    attempt += 1;
-                }
-                Err((_, e)) => return Err(e),
-            }
-        }
+        crate::http::with_retries(
+            self.cfg.max_retries,
+            Duration::from_millis(500),
+            "dream LLM request",
+            || self.request(&body),
+        )
     }
 
     fn request(&self, body: &serde_json::Value) -> Result<Produced<String>, (bool, ProviderError)> {
-        let mut req = self
-            .agent
-            .post(&self.url)
-            .header("content-type", "application/json");
-        if let Some(key) = &self.api_key {
-            req = req.header("authorization", &format!("Bearer {key}"));
-        }
-        let mut resp = req.send_json(body).map_err(|e| {
-            (
-                true,
-                ProviderError::Request(format!("POST {}: {e}", self.url)),
-            )
-        })?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(16 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| {
-                (
-                    true,
-                    ProviderError::Request(format!("reading the answer: {e}")),
-                )
-            })?;
-        if status == 429 || status >= 500 {
-            return Err((
-                true,
-                ProviderError::Request(format!("HTTP {status}: {}", snippet(&text))),
-            ));
-        }
-        if status != 200 {
-            return Err((
-                false,
-                ProviderError::Request(format!("HTTP {status}: {}", snippet(&text))),
-            ));
-        }
+        let text = crate::http::post_json(
+            &self.agent,
+            &self.url,
+            self.api_key.as_deref(),
+            body,
+            16 * 1024 * 1024,
+        )
+        .map_err(|f| (f.retry, ProviderError::Request(f.message)))?;
         let parsed: ChatResponse = serde_json::from_str(&text).map_err(|e| {
             (
                 false,
@@ -334,10 +299,6 @@ impl OpenAi {
     fn fill(&self, which: usize, input: &str) -> String {
         self.prompts[which].replace("{input}", input)
     }
-}
-
-fn snippet(body: &str) -> String {
-    body.chars().take(300).collect()
 }
 
 /// The most recent part of a transcript that fits `max` characters.

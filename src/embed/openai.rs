@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::{EmbedError, Embedder, l2_normalise};
 use crate::config::EmbedConfig;
+use crate::http::snippet;
 
 pub struct OpenAiEmbedder {
     agent: ureq::Agent,
@@ -71,37 +72,14 @@ impl OpenAiEmbedder {
 
     /// One request; `Err((retryable, error))`.
     fn request(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, (bool, EmbedError)> {
-        let mut req = self
-            .agent
-            .post(&self.url)
-            .header("content-type", "application/json");
-        if let Some(key) = &self.api_key {
-            req = req.header("authorization", &format!("Bearer {key}"));
-        }
-        let mut resp = match req.send_json(json!({"model": self.model, "input": texts})) {
-            Ok(r) => r,
-            // Connection refused, reset, timeouts: worth another try.
-            Err(e) => return Err((true, self.failed(format!("POST {}: {e}", self.url)))),
-        };
-        let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| (true, self.failed(format!("reading the answer: {e}"))))?;
-        if status == 429 || status >= 500 {
-            return Err((
-                true,
-                self.failed(format!("HTTP {status}: {}", snippet(&body))),
-            ));
-        }
-        if status != 200 {
-            return Err((
-                false,
-                self.failed(format!("HTTP {status}: {}", snippet(&body))),
-            ));
-        }
+        let body = crate::http::post_json(
+            &self.agent,
+            &self.url,
+            self.api_key.as_deref(),
+            &json!({"model": self.model, "input": texts}),
+            256 * 1024 * 1024,
+        )
+        .map_err(|f| (f.retry, self.failed(f.message)))?;
         let parsed: Response = serde_json::from_str(&body).map_err(|e| {
             (
                 false,
@@ -149,19 +127,12 @@ impl OpenAiEmbedder {
     }
 
     fn request_with_retry(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let mut attempt = 0;
-        loop {
-            match self.request(texts) {
-                Ok(v) => return Ok(v),
-                Err((true, e)) if attempt < self.max_retries => {
-                    let wait = Duration::from_millis(250 * 2u64.pow(attempt));
-                    tracing::warn!(error = %e, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "embedding request failed; retrying");
-                    std::thread::sleep(wait);
-                    attempt += 1;
-                }
-                Err((_, e)) => return Err(e),
-            }
-        }
+        crate::http::with_retries(
+            self.max_retries,
+            Duration::from_millis(250),
+            "embedding request",
+            || self.request(texts),
+        )
     }
 
     /// Asks the endpoint once, to learn (or check) the dimension at start.
@@ -169,11 +140,6 @@ impl OpenAiEmbedder {
         self.request_with_retry(&["memd dimension probe"])?;
         Ok(self.dim.load(Ordering::Relaxed))
     }
-}
-
-fn snippet(body: &str) -> String {
-    let s: String = body.chars().take(300).collect();
-    s.replace('\n', " ")
 }
 
 impl Embedder for OpenAiEmbedder {
