@@ -90,6 +90,7 @@ pub struct Checkpointer {
 impl Checkpointer {
     pub fn new(store: Store, config: &Config) -> Arc<Self> {
         let dir = config.snapshot_dir();
+        remove_partials(&dir);
         Arc::new(Self {
             db_path: store.db_path().to_owned(),
             store,
@@ -265,6 +266,33 @@ fn is_snapshot_name(name: &str) -> bool {
         && name.len() == PREFIX.len() + 20 + SUFFIX.len()
 }
 
+/// Removes what a checkpoint cut short (kill -9, power loss) left behind:
+/// `.memd-….db.partial` and its journal. Such a file was never renamed into
+/// place, so it is never a snapshot; left alone it would only fill the disk.
+pub fn remove_partials(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(&format!(".{PREFIX}")) && name.contains(".partial") {
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::warn!(path = %path.display(), "removed a snapshot left unfinished by an interrupted checkpoint");
+                    removed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove an unfinished snapshot")
+                }
+            }
+        }
+    }
+    removed
+}
+
 /// Snapshots in `dir`, newest first.
 pub fn list(dir: &Path) -> Result<Vec<Snapshot>, CheckpointError> {
     let entries = match std::fs::read_dir(dir) {
@@ -319,6 +347,22 @@ pub fn newest_good(dir: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfinished_snapshots_are_removed_and_finished_ones_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let keep = t.path().join("memd-20231114T221320.000Z.db");
+        let partial = t.path().join(".memd-20231114T221320.000Z.db.partial");
+        let journal = t
+            .path()
+            .join(".memd-20231114T221320.000Z.db.partial-journal");
+        for p in [&keep, &partial, &journal] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(remove_partials(t.path()), 2);
+        assert!(keep.exists() && !partial.exists() && !journal.exists());
+        assert_eq!(remove_partials(&t.path().join("missing")), 0);
+    }
 
     #[test]
     fn names_sort_by_time_and_are_recognised() {

@@ -464,8 +464,18 @@ pub struct ApiConfig {
     pub max_metadata_bytes: usize,
     /// A request still running after this long is answered with 503.
     pub request_timeout_s: u64,
-    /// Connections served at once; more wait in the accept queue.
+    /// Connections served at once; when all are taken, the one idle the
+    /// longest is closed to make room, and only if every one has a request
+    /// in flight do new clients wait in the accept queue.
     pub max_connections: usize,
+    /// Connections one uid may hold at once (so one allowed uid cannot
+    /// starve another); past it the uid's idlest connection is closed, or,
+    /// if all are busy, the new one is answered 503.
+    pub max_connections_per_uid: usize,
+    /// A connection without a request in flight is closed this many seconds
+    /// after it became idle (accepted, or its last response sent). Bounds
+    /// slow request headers as well as idle keep-alive.
+    pub idle_timeout_s: u64,
 }
 
 impl Default for ApiConfig {
@@ -476,6 +486,8 @@ impl Default for ApiConfig {
             max_metadata_bytes: 64 * 1024,
             request_timeout_s: 30,
             max_connections: 256,
+            max_connections_per_uid: 256,
+            idle_timeout_s: 15,
         }
     }
 }
@@ -668,6 +680,18 @@ impl Config {
         if self.api.max_connections == 0 {
             return Err(invalid("api.max_connections", "must be at least 1".into()));
         }
+        if self.api.max_connections_per_uid == 0 {
+            return Err(invalid(
+                "api.max_connections_per_uid",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.api.idle_timeout_s == 0 || self.api.idle_timeout_s > 3600 {
+            return Err(invalid(
+                "api.idle_timeout_s",
+                "must be between 1 and 3600".into(),
+            ));
+        }
         if self.embed.batch_size == 0 || self.embed.batch_size > 2048 {
             return Err(invalid(
                 "embed.batch_size",
@@ -728,8 +752,11 @@ impl Config {
                 "must be between 1 and 10000".into(),
             ));
         }
-        if self.recall.max_k == 0 {
-            return Err(invalid("recall.max_k", "must be at least 1".into()));
+        if self.recall.max_k == 0 || self.recall.max_k > 10_000 {
+            return Err(invalid(
+                "recall.max_k",
+                "must be between 1 and 10000".into(),
+            ));
         }
         if self.recall.max_terms == 0 {
             return Err(invalid("recall.max_terms", "must be at least 1".into()));

@@ -36,6 +36,57 @@ pub enum ClientError {
     },
     #[error("connection to memd at {socket} failed: {message}")]
     Protocol { socket: PathBuf, message: String },
+    #[error(
+        "refusing to talk to the server on {socket}: it runs as uid {uid}, {why}. \
+         Whoever runs it would read everything sent to it; check who owns that socket"
+    )]
+    Untrusted {
+        socket: PathBuf,
+        uid: u32,
+        why: String,
+    },
+}
+
+/// Whether a server running as `uid` on `socket` may be sent memory: one
+/// running as us or root, or as the owner of the socket's directory when
+/// that directory sits in one only root or we can write (as `/run/memd`
+/// of the system unit does). A directory under a world-writable parent
+/// such as `/tmp` could have been made by anyone, so its owner proves
+/// nothing.
+pub fn check_server_uid(socket: &Path, uid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = crate::fsperm::euid();
+    if uid == me || uid == 0 {
+        return Ok(());
+    }
+    let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Err("which is neither you nor root".into());
+    };
+    let dir_meta = std::fs::metadata(dir).map_err(|e| format!("and {}: {e}", dir.display()))?;
+    if dir_meta.uid() != uid {
+        return Err(format!(
+            "which is neither you, root, nor the owner of {} (uid {})",
+            dir.display(),
+            dir_meta.uid()
+        ));
+    }
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let parent_meta =
+        std::fs::metadata(parent).map_err(|e| format!("and {}: {e}", parent.display()))?;
+    let parent_safe =
+        (parent_meta.uid() == 0 || parent_meta.uid() == me) && parent_meta.mode() & 0o022 == 0;
+    if dir_meta.mode() & 0o022 != 0 || !parent_safe {
+        return Err(format!(
+            "which owns {} but that directory could have been made or changed by any user",
+            dir.display()
+        ));
+    }
+    Ok(())
 }
 
 /// One keep-alive connection to the daemon.
@@ -56,6 +107,18 @@ impl Connection {
                 socket: socket.to_owned(),
                 source,
             })?;
+        let uid = stream
+            .peer_cred()
+            .map_err(|e| ClientError::Protocol {
+                socket: socket.to_owned(),
+                message: format!("cannot read the server's credentials: {e}"),
+            })?
+            .uid();
+        check_server_uid(socket, uid).map_err(|why| ClientError::Untrusted {
+            socket: socket.to_owned(),
+            uid,
+            why,
+        })?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Protocol {
@@ -191,6 +254,7 @@ pub async fn run(args: CtlArgs) -> i32 {
             match e {
                 CtlError::Client(ClientError::Unreachable { .. }) => EXIT_UNREACHABLE,
                 CtlError::Client(ClientError::Protocol { .. }) => EXIT_UNREACHABLE,
+                CtlError::Client(ClientError::Untrusted { .. }) => EXIT_UNREACHABLE,
                 CtlError::Usage(_) => EXIT_USAGE,
             }
         }
@@ -981,14 +1045,14 @@ async fn export(conn: &mut Connection, file: &Path, json_out: bool) -> Result<i3
     }
     let to_stdout = file.as_os_str() == "-";
     let partial = PathBuf::from(format!("{}.partial", file.display()));
-    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin> =
-        if to_stdout {
-            Box::new(tokio::io::stdout())
-        } else {
-            Box::new(tokio::fs::File::create(&partial).await.map_err(|e| {
-                CtlError::Usage(format!("cannot create {}: {e}", partial.display()))
-            })?)
-        };
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin> = if to_stdout {
+        Box::new(tokio::io::stdout())
+    } else {
+        // An export is the whole memory: readable by its owner only.
+        let file = crate::fsperm::create_private(&partial)
+            .map_err(|e| CtlError::Usage(format!("cannot create {}: {e}", partial.display())))?;
+        Box::new(tokio::fs::File::from_std(file))
+    };
     let write_err = |e: std::io::Error| CtlError::Usage(format!("writing {}: {e}", file.display()));
     let mut body = resp.into_body();
     let mut tail: Vec<u8> = Vec::new();

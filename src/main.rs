@@ -157,7 +157,13 @@ fn run_daemon(config: Option<std::path::PathBuf>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Memory is private: every file the daemon creates (database, WAL,
+    // snapshots, exports, the index layout) is 0600 and every directory
+    // 0700, whatever umask the shell or unit had.
+    // SAFETY: umask only sets the process's file-mode mask; no memory is involved.
+    unsafe { libc::umask(0o077) };
     let log = logging::init(&loaded.config.log.level, loaded.config.log.format);
+    logging::log_panics();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("memd-rt")

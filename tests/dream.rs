@@ -477,6 +477,8 @@ enum Answer {
     Truncated,
     Status(u16),
     Slow(Duration),
+    /// An error page that echoes the request's Authorization header.
+    EchoAuth(u16),
 }
 
 fn fake_llm(script: Vec<Answer>) -> FakeLlm {
@@ -494,6 +496,7 @@ fn fake_llm(script: Vec<Answer>) -> FakeLlm {
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut len = 0usize;
+                let mut auth = String::new();
                 let mut line = String::new();
                 let mut first = true;
                 loop {
@@ -507,6 +510,9 @@ fn fake_llm(script: Vec<Answer>) -> FakeLlm {
                     }
                     if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                         len = v.trim().parse().unwrap();
+                    }
+                    if line.to_ascii_lowercase().starts_with("authorization:") {
+                        auth = line.trim().to_owned();
                     }
                     if line == "\r\n" {
                         break;
@@ -527,6 +533,11 @@ fn fake_llm(script: Vec<Answer>) -> FakeLlm {
                     Answer::Json(t) => (200, chat(t, "stop")),
                     Answer::Truncated => (200, chat("A summary that was cut", "length")),
                     Answer::Status(s) => (s, json!({"error": {"message": "busy"}}).to_string()),
+                    Answer::EchoAuth(s) => (
+                        s,
+                        json!({"error": {"message": format!("bad request; you sent {auth}")}})
+                            .to_string(),
+                    ),
                     Answer::Slow(d) => {
                         std::thread::sleep(d);
                         (200, chat("Slow summary of the session.", "stop"))
@@ -795,4 +806,45 @@ fn one_pass_at_a_time_and_sigterm_stops_a_long_pass() {
             .or_default() += 1;
     }
     assert_eq!(per.get("openai"), Some(&12));
+}
+
+#[test]
+fn an_endpoint_echoing_the_api_key_never_gets_it_stored_or_logged() {
+    let key = "sk-memd-test-SECRET-0123456789";
+    for status in [400, 500] {
+        let llm = fake_llm(vec![Answer::EchoAuth(status)]);
+        let mut d = Daemon::configure(&openai_config(&llm.url, ""));
+        d.env.push(("MEMD_DREAM_API_KEY".into(), key.into()));
+        let d = d.spawn_and_wait();
+        four_turns(&d, "key-1", "key");
+        let v = dream(&d, json!({"namespace": "key", "force": true, "wait": true}));
+        let (_, runs) = d.get("/v1/dream/runs?namespace=key");
+        let (_, status_json) = d.get("/v1/status");
+        assert!(
+            llm.requests.load(Ordering::SeqCst) >= 1,
+            "the endpoint was called: {v}"
+        );
+        let (code, export) = d.request("GET", "/v1/export", b"");
+        assert_eq!(code, 200);
+        let db = std::fs::read(d.data_dir.join("memd.db")).unwrap_or_default();
+        let wal = std::fs::read(d.data_dir.join("memd.db-wal")).unwrap_or_default();
+        for (what, text) in [
+            ("the pass's answer", v.to_string()),
+            ("run records", runs.to_string()),
+            ("status", status_json.to_string()),
+            ("the export", export.to_string()),
+            ("the log", d.log_text()),
+            ("the database", String::from_utf8_lossy(&db).into_owned()),
+            ("the WAL", String::from_utf8_lossy(&wal).into_owned()),
+        ] {
+            assert!(
+                !text.contains(key),
+                "the key leaked into {what} (HTTP {status})"
+            );
+        }
+        assert!(
+            runs.to_string().contains("[redacted]") || d.log_text().contains("[redacted]"),
+            "the echoed error is kept, redacted (HTTP {status}): {runs}"
+        );
+    }
 }

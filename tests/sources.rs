@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -933,4 +934,34 @@ fn two_sources_with_one_table_name_get_qualified_concept_names() {
     let hits = v["results"].as_array().unwrap();
     assert_eq!(hits.len(), 3, "{v}");
     assert!(hits.iter().all(|h| h["source"] == "west"), "{v}");
+}
+
+#[test]
+fn files_read_links_inside_the_folder_and_never_links_that_leave_it() {
+    let notes = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let root = notes.path();
+    let secret = elsewhere.path().join("secret.md");
+    std::fs::write(&secret, "the vault code is ocelot-7734\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(root.join("real.md"), "the kayak is in the wombat shed\n").unwrap();
+    std::os::unix::fs::symlink(&secret, root.join("leak.md")).unwrap();
+    std::os::unix::fs::symlink(root.join("real.md"), root.join("alias.md")).unwrap();
+    let d = Daemon::start(&format!(
+        "[embed]\nprovider = \"hash\"\n[sources]\ndebounce_ms = 100\n\
+         [[sources.files]]\nname = \"notes\"\npath = \"{}\"\n",
+        root.display()
+    ));
+    let hits = wait_for("the folder's chunks", Duration::from_secs(10), || {
+        let hits = recall(&d, "wombat", &["chunk"]);
+        (hits.len() == 2).then_some(hits)
+    });
+    let mut paths: Vec<&str> = hits.iter().map(|h| h["path"].as_str().unwrap()).collect();
+    paths.sort();
+    assert_eq!(paths, ["alias.md", "real.md"]);
+    assert!(
+        recall(&d, "ocelot", &["chunk"]).is_empty(),
+        "a link out of the folder made a private file recallable"
+    );
+    d.wait_log("symbolic links pointing outside the source's folder were skipped");
 }

@@ -77,6 +77,25 @@ impl From<StoreError> for ApiError {
             StoreError::ReadOnly(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "read_only", e.to_string())
             }
+            StoreError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                e.to_string(),
+            ),
+            StoreError::Io { ref source, .. } => match source.raw_os_error() {
+                Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+                    ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
+                }
+                Some(libc::EROFS) => {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "read_only", e.to_string())
+                }
+                Some(libc::EIO) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    e.to_string(),
+                ),
+                _ => ApiError::internal(e.to_string()),
+            },
             StoreError::Closed => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
@@ -109,6 +128,17 @@ impl From<crate::sources::SourceError> for ApiError {
             SourceError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "source_unavailable", m)
             }
+        }
+    }
+}
+
+impl From<crate::checkpoint::CheckpointError> for ApiError {
+    fn from(e: crate::checkpoint::CheckpointError) -> Self {
+        use crate::checkpoint::CheckpointError;
+        match e {
+            CheckpointError::Store(s) => s.into(),
+            CheckpointError::Io { path, source } => StoreError::Io { path, source }.into(),
+            other => ApiError::internal(other.to_string()),
         }
     }
 }

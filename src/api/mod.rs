@@ -21,6 +21,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper::body::Body as HttpBody;
 use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
@@ -29,7 +30,7 @@ use crate::config::Config;
 use crate::embed::Embedder;
 use crate::recall::RecallEngine;
 use crate::store::Store;
-use uds::PeerCred;
+use uds::Peer;
 
 /// Shared by every request. Cheap to clone.
 #[derive(Clone)]
@@ -118,7 +119,7 @@ const UNTIMED_ROUTES: &[&str] = &[
     "/v1/sources/{name}/sync",
 ];
 
-/// Peer check, timeout and metrics for every request.
+/// Peer check, timeout, panic containment and metrics for every request.
 async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
@@ -128,16 +129,18 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let peer = req.extensions().get::<ConnectInfo<PeerCred>>().map(|c| c.0);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .map(|c| c.0.clone());
+    // The connection counts as busy (not idle, not evictable) until the
+    // response body has been written.
+    let busy = peer.as_ref().map(|p| p.conn.begin());
+    // The listener refuses other uids at accept; this is the second lock.
     let allowed =
-        matches!(peer, Some(PeerCred { uid: Some(uid), .. }) if state.allowed_uids.contains(&uid));
+        matches!(&peer, Some(p) if p.cred.uid.is_some_and(|u| state.allowed_uids.contains(&u)));
     let response = if !allowed {
-        tracing::warn!(
-            uid = ?peer.and_then(|p| p.uid),
-            pid = ?peer.and_then(|p| p.pid),
-            %method, %path,
-            "refused a client whose uid is not in daemon.allowed_uids"
-        );
+        tracing::debug!(uid = ?peer.as_ref().and_then(|p| p.cred.uid), %method, %path, "refused a request");
         ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -145,10 +148,10 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         )
         .into_response()
     } else if UNTIMED_ROUTES.contains(&route.as_str()) {
-        next.run(req).await
+        contain_panics(next.run(req), &method, &path).await
     } else {
         let timeout = Duration::from_secs(state.config().api.request_timeout_s);
-        match tokio::time::timeout(timeout, next.run(req)).await {
+        match tokio::time::timeout(timeout, contain_panics(next.run(req), &method, &path)).await {
             Ok(r) => r,
             Err(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -167,7 +170,63 @@ async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .metrics
         .observe(&route, &method, status, elapsed.as_secs_f64());
     tracing::debug!(%method, %path, status, ms = elapsed.as_secs_f64() * 1000.0, "request");
-    response
+    match busy {
+        Some(guard) => response.map(|body| {
+            Body::new(HoldUntilSent {
+                body,
+                _guard: guard,
+            })
+        }),
+        None => response,
+    }
+}
+
+/// A handler that panics answers a JSON 500; the panic hook has already
+/// logged the message and location on one line.
+async fn contain_panics(
+    handler: impl Future<Output = Response>,
+    method: &str,
+    path: &str,
+) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!(%method, %path, "a request handler panicked; answered 500");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "memd hit a bug while answering this request (logged); nothing was written by it unless it said so",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// A response body that keeps its connection marked busy until it is sent.
+struct HoldUntilSent {
+    body: Body,
+    _guard: uds::BusyGuard,
+}
+
+impl HttpBody for HoldUntilSent {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Runs the API on `listener` until `shutdown` resolves, then waits for
@@ -177,7 +236,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<PeerCred>();
+    let app = router(state).into_make_service_with_connect_info::<Peer>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -215,4 +274,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             _ => ApiError::malformed(format!("request body is not valid JSON: {e}")),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500() {
+        let handler = async {
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+            StatusCode::OK.into_response()
+        };
+        let r = contain_panics(handler, "POST", "/v1/x").await;
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal");
+    }
 }

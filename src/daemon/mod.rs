@@ -55,6 +55,8 @@ pub enum DaemonError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    #[error(transparent)]
+    Permissions(#[from] crate::fsperm::PermError),
     #[error("source configuration: {0}")]
     Source(#[from] crate::sources::SourceError),
 }
@@ -72,6 +74,14 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     let data_dir = cfg.data_dir();
     let socket_path = cfg.socket_path();
     ensure_dir(&data_dir)?;
+    let tightened = crate::fsperm::secure_data_dir(&data_dir)?;
+    if tightened > 0 {
+        tracing::warn!(
+            data_dir = %data_dir.display(),
+            tightened,
+            "memory files were readable by other users; they are now private to this uid"
+        );
+    }
     let _lock = lock::acquire(&data_dir)?;
 
     let selected = {
@@ -157,7 +167,19 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     }
 
     let listener = socket::bind(&socket_path, cfg.daemon.socket_mode.0)?;
-    let socket_ino = std::fs::metadata(&socket_path).map(|m| m.ino()).ok();
+    let socket_ino = Arc::new(std::sync::atomic::AtomicU64::new(
+        std::fs::metadata(&socket_path)
+            .map(|m| m.ino())
+            .unwrap_or(0),
+    ));
+    let (replace_socket, replaced_socket) = mpsc::channel(1);
+    let socket_watch = socket::spawn_watch(
+        socket_path.clone(),
+        cfg.daemon.socket_mode.0,
+        socket_ino.clone(),
+        replace_socket,
+        control.shutdown.clone(),
+    );
     let state = AppState {
         recall: RecallEngine::new(store.clone(), embedder.clone(), &cfg.recall),
         store: store.clone(),
@@ -174,7 +196,16 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         dream: dream.clone(),
         sources: sources.clone(),
     };
-    let listener = api::uds::UdsListener::new(listener, cfg.api.max_connections);
+    let listener = api::uds::UdsListener::new(
+        listener,
+        api::uds::Limits {
+            max_connections: cfg.api.max_connections,
+            max_connections_per_uid: cfg.api.max_connections_per_uid,
+            idle_timeout: Duration::from_secs(cfg.api.idle_timeout_s),
+            allowed_uids: state.allowed_uids.clone(),
+        },
+        Some(replaced_socket),
+    );
     let stop_accepting = control.shutdown.clone();
     let mut server = tokio::spawn(api::serve(listener, state.clone(), async move {
         stop_accepting.cancelled().await
@@ -266,7 +297,11 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     tokio::task::spawn_blocking(move || store.close())
         .await
         .map_err(|e| DaemonError::Internal(e.to_string()))?;
-    remove_socket(&socket_path, socket_ino);
+    socket_watch.abort();
+    remove_socket(
+        &socket_path,
+        Some(socket_ino.load(std::sync::atomic::Ordering::Acquire)),
+    );
     tracing::info!("memd stopped");
     Ok(())
 }

@@ -226,7 +226,9 @@ impl RecallEngine {
             budget,
         );
         // Enough candidates to fill what is left (turns average ~120 chars).
-        let k = (p.left / 120).clamp(req.recall.k.max(1), 100);
+        // Never fewer than the client asked for (validated against
+        // recall.max_k), never more than the budget could plausibly hold.
+        let k = (p.left / 120).clamp(1, 100).max(req.recall.k);
         let (hits, _) = self.recall(recall(vec![Tier::Exchange], k, None)).await?;
         p.section("exchanges", hits.iter().map(hit_item).collect(), budget);
         if let Some(sid) = req.session_id.clone() {

@@ -28,7 +28,10 @@ fn globs(list: &[String]) -> Result<GlobSet, SourceError> {
 }
 
 /// Every matching regular file under `root` with its size and mtime (ns).
-/// Symbolic links to directories are not followed (no cycles).
+/// Symbolic links to directories are not followed (no cycles); a link to a
+/// file is followed only when the file lies inside `root` (a link must not
+/// make a private file elsewhere recallable), and is then read through its
+/// resolved path.
 fn walk(
     root: &Path,
     include: &GlobSet,
@@ -40,6 +43,9 @@ fn walk(
             root.display()
         )));
     }
+    let real_root = std::fs::canonicalize(root)
+        .map_err(|e| SourceError::Unavailable(format!("{}: {e}", root.display())))?;
+    let mut outside: Vec<PathBuf> = Vec::new();
     let mut out = Vec::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
@@ -66,6 +72,18 @@ fn walk(
             if !include.is_match(&rel) || exclude.is_match(&rel) {
                 continue;
             }
+            let path = if ft.is_symlink() {
+                match std::fs::canonicalize(&path) {
+                    Ok(target) if target.starts_with(&real_root) => target,
+                    Ok(_) => {
+                        outside.push(path);
+                        continue;
+                    }
+                    Err(_) => continue,
+                }
+            } else {
+                path
+            };
             // Follow a link to a file, not to a directory.
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
@@ -76,6 +94,14 @@ fn walk(
             let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
             out.push((rel, path, meta.len() as i64, mtime));
         }
+    }
+    if let Some(first) = outside.first() {
+        tracing::warn!(
+            root = %root.display(),
+            links = outside.len(),
+            example = %first.display(),
+            "symbolic links pointing outside the source's folder were skipped"
+        );
     }
     out.sort();
     Ok(out)

@@ -10,6 +10,10 @@ pub enum StoreError {
     DiskFull(String),
     #[error("the database is read-only: {0}")]
     ReadOnly(String),
+    /// The storage failed under SQLite (an I/O error, a transaction it had
+    /// to roll back): nothing was written, and retrying later may succeed.
+    #[error("the storage is failing: {0}")]
+    Unavailable(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -40,6 +44,9 @@ impl From<rusqlite::Error> for StoreError {
         match e.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(e.to_string()),
+            Some(ErrorCode::SystemIoFailure) | Some(ErrorCode::CannotOpen) => {
+                StoreError::Unavailable(e.to_string())
+            }
             Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt(e.to_string()),
             _ => StoreError::Sqlite(e),
         }
@@ -52,10 +59,27 @@ impl StoreError {
         match self {
             StoreError::DiskFull(m) => StoreError::DiskFull(m.clone()),
             StoreError::ReadOnly(m) => StoreError::ReadOnly(m.clone()),
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Io { path, source } if source.raw_os_error() == Some(libc::ENOSPC) => {
+                StoreError::DiskFull(format!("{}: {source}", path.display()))
+            }
             StoreError::Closed => StoreError::Closed,
             StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
             StoreError::NotEmpty(n) => StoreError::NotEmpty(*n),
-            other => StoreError::Corrupt(format!("commit failed: {other}")),
+            other => StoreError::Unavailable(format!("commit failed: {other}")),
+        }
+    }
+
+    /// A failure of the storage under the database (full, read-only,
+    /// failing I/O) rather than of memd or the request.
+    pub fn is_storage(&self) -> bool {
+        match self {
+            StoreError::DiskFull(_) | StoreError::ReadOnly(_) | StoreError::Unavailable(_) => true,
+            StoreError::Io { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(libc::ENOSPC | libc::EROFS | libc::EIO | libc::EDQUOT)
+            ),
+            _ => false,
         }
     }
 }

@@ -138,6 +138,34 @@ pub fn session_exchanges(
     Ok(rows)
 }
 
+/// One page of a session's exchanges in (created_at, id) order: those
+/// after exchange id `after` and, when `from` is the last row of the
+/// previous page, after it.
+pub fn session_exchanges_from(
+    conn: &Connection,
+    session_id: &str,
+    after: i64,
+    from: Option<(i64, i64)>,
+    limit: usize,
+) -> Result<Vec<Exchange>, StoreError> {
+    let Some((created_at, id)) = from else {
+        return session_exchanges(conn, session_id, after, limit);
+    };
+    let sql = format!(
+        "SELECT {EXCHANGE_COLUMNS} FROM exchanges e JOIN sessions s ON s.id = e.session_id
+         WHERE e.session_id = ?1 AND e.id > ?2 AND (e.created_at, e.id) > (?3, ?4)
+         ORDER BY e.created_at, e.id LIMIT ?5"
+    );
+    let rows = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![session_id, after, created_at, id, limit as i64],
+            exchange_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Exchanges by id, in the order of `ids`; missing ids are skipped.
 pub fn exchanges_by_id(conn: &Connection, ids: &[i64]) -> Result<Vec<Exchange>, StoreError> {
     let sql = format!(

@@ -126,6 +126,20 @@ pub(crate) enum IndexEffect {
     },
 }
 
+impl Pending {
+    /// The op's failure when it is the storage's (full disk, read-only or
+    /// failing I/O), which then explains a failed transaction.
+    fn storage_error(&self) -> Option<StoreError> {
+        let err = match self {
+            Pending::Count(_, Err(e)) => e,
+            Pending::Insert(_, Err(e)) => e,
+            Pending::Delete(_, Err(e)) => e,
+            _ => return None,
+        };
+        err.is_storage().then(|| err.duplicate())
+    }
+}
+
 enum Pending {
     Count(Reply<usize>, Result<usize, StoreError>),
     Insert(
@@ -326,7 +340,11 @@ impl Writer {
             }
         };
         let mut tx = tx;
-        for op in batch {
+        let mut ops = batch.into_iter();
+        // Set when SQLite rolled the whole transaction back by itself (it
+        // may on SQLITE_FULL or an I/O error): nothing in it will commit.
+        let mut aborted: Option<StoreError> = None;
+        for op in ops.by_ref() {
             match op {
                 WriteOp::Insert { rows, reply } => {
                     let result = in_savepoint(&mut tx, |sp| {
@@ -352,10 +370,46 @@ impl Writer {
                 WriteOp::Barrier(reply) => pending.push(Pending::Barrier(reply)),
                 WriteOp::Shutdown | WriteOp::WalCheckpoint(_) | WriteOp::ImportAll { .. } => {}
             }
+            if tx.is_autocommit() {
+                aborted = Some(
+                    pending
+                        .iter()
+                        .rev()
+                        .find_map(Pending::storage_error)
+                        .unwrap_or_else(|| {
+                            StoreError::Unavailable(
+                                "SQLite rolled the write transaction back".into(),
+                            )
+                        }),
+                );
+                break;
+            }
         }
-        if let Err(e) = tx.commit() {
-            let err = StoreError::from(e);
-            tracing::error!(error = %err, "write transaction failed to commit; nothing in it was acknowledged");
+        let committed = match aborted {
+            Some(err) => {
+                drop(tx);
+                // Ops not yet run see the same failure; none of it is applied.
+                for op in ops {
+                    fail(op, &err);
+                }
+                Err(err)
+            }
+            None => tx.commit().map_err(|e| {
+                // A commit that fails after an op hit the storage limit
+                // fails for that reason, whatever COMMIT itself reports.
+                pending
+                    .iter()
+                    .rev()
+                    .find_map(Pending::storage_error)
+                    .unwrap_or_else(|| StoreError::from(e))
+            }),
+        };
+        if let Err(err) = committed {
+            if err.is_storage() {
+                tracing::warn!(error = %err, "write transaction not committed; nothing in it was acknowledged");
+            } else {
+                tracing::error!(error = %err, "write transaction failed to commit; nothing in it was acknowledged");
+            }
             for p in pending {
                 match p {
                     Pending::Count(reply, _) => drop(reply.send(Err(err.duplicate()))),
@@ -429,7 +483,11 @@ fn run_custom(
     let kept = if ok {
         sp.commit().map_err(StoreError::from)
     } else {
-        sp.rollback().map_err(StoreError::from)
+        // The op's own failure is what its caller hears about.
+        if let Err(e) = sp.rollback() {
+            tracing::debug!(error = %e, "savepoint rollback after a failed op");
+        }
+        Ok(())
     };
     match kept {
         Ok(()) => {
@@ -456,7 +514,9 @@ fn fail(op: WriteOp, err: &StoreError) {
 }
 
 /// Runs `f` inside a savepoint, so its failure rolls back only its own work.
-/// Index effects recorded by a failed op are discarded with it.
+/// Index effects recorded by a failed op are discarded with it. When the
+/// rollback itself fails (SQLite already rolled everything back after a
+/// full disk), the op's own error is the one reported.
 fn in_savepoint<T>(
     tx: &mut Transaction<'_>,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -468,7 +528,9 @@ fn in_savepoint<T>(
             Ok(v)
         }
         Err(e) => {
-            sp.rollback()?;
+            if let Err(rollback) = sp.rollback() {
+                tracing::debug!(error = %rollback, "savepoint rollback after a failed op");
+            }
             Err(e)
         }
     }

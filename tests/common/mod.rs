@@ -21,6 +21,8 @@ pub struct Daemon {
     pub data_dir: PathBuf,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// Extra environment for the daemon process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -48,6 +50,7 @@ impl Daemon {
             data_dir,
             config,
             log,
+            env: Vec::new(),
         }
     }
 
@@ -63,6 +66,7 @@ impl Daemon {
             .arg(&self.config)
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -16,11 +16,7 @@ use crate::store::{ImportMsg, StoreError, export, migrate};
 
 /// `POST /v1/checkpoint`: take one now.
 pub async fn take(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let taken = state
-        .checkpointer
-        .take("requested")
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let taken = state.checkpointer.take("requested").await?;
     Ok(Json(json!({
         "path": taken.path,
         "bytes": taken.bytes,

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,8 +20,7 @@ use crate::time;
 
 const MAX_ID_BYTES: usize = 256;
 const MAX_NAMESPACE_BYTES: usize = 128;
-/// Rows per writer transaction during an import: large enough to amortise
-/// the commit, small enough not to stall other writers.
+/// Rows embedded per blocking task during an import.
 const IMPORT_CHUNK: usize = 1000;
 
 #[derive(Debug, Deserialize)]
@@ -72,21 +72,27 @@ pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
             "`{field}` must be 1 to {MAX_ID_BYTES} bytes"
         )));
     }
-    if id.chars().any(char::is_control) {
-        return Err(ApiError::invalid(format!(
-            "`{field}` must not contain control characters"
-        )));
+    refuse_deceptive(field, id)
+}
+
+/// Ids are shown to people: one that displays as something else is refused.
+fn refuse_deceptive(field: &str, id: &str) -> Result<(), ApiError> {
+    match crate::unicode::find_deceptive(id) {
+        Some((c, why)) => Err(ApiError::invalid(format!(
+            "`{field}` contains {why} (U+{:04X}); ids must display as what they are",
+            c as u32
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub fn check_namespace(ns: &str) -> Result<(), ApiError> {
-    if ns.is_empty() || ns.len() > MAX_NAMESPACE_BYTES || ns.chars().any(char::is_control) {
+    if ns.is_empty() || ns.len() > MAX_NAMESPACE_BYTES {
         return Err(ApiError::invalid(format!(
-            "`namespace` must be 1 to {MAX_NAMESPACE_BYTES} bytes without control characters"
+            "`namespace` must be 1 to {MAX_NAMESPACE_BYTES} bytes"
         )));
     }
-    Ok(())
+    refuse_deceptive("namespace", ns)
 }
 
 /// Turns a wire exchange into a row (not yet embedded), or says why not.
@@ -300,24 +306,26 @@ pub async fn import(State(state): State<AppState>, req: Request) -> Result<Json<
         }
     }
 
-    let mut imported = 0usize;
-    let mut duplicates = 0usize;
-    let mut line_iter = lines.into_iter();
+    // Embedded in chunks (bounded blocking work), stored in one write: a
+    // request is atomic, so a crash or a full disk leaves all of it or none.
+    let mut embedded = Vec::with_capacity(rows.len());
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<NewExchange> = rows.by_ref().take(IMPORT_CHUNK).collect();
-        let chunk_lines: Vec<usize> = line_iter.by_ref().take(chunk.len()).collect();
-        let chunk = embed(state.embedder.clone(), chunk).await?;
-        let outcomes = state.store.insert(chunk).await.map_err(|e| {
+        embedded.extend(embed(state.embedder.clone(), chunk).await?);
+    }
+    let (mut imported, mut duplicates) = (0usize, 0usize);
+    if !embedded.is_empty() {
+        let outcomes = state.store.insert(embedded).await.map_err(|e| {
             let mut err = ApiError::from(e);
             err.message = format!(
-                "{} (before this failure {imported} lines were stored; re-sending the file is safe for lines with an ext_id)",
+                "{} (nothing from this request was stored; re-sending it is safe)",
                 err.message
             );
             err
         })?;
         state.embed_queue.wake();
-        for (outcome, line) in outcomes.into_iter().zip(chunk_lines) {
+        for (outcome, line) in outcomes.into_iter().zip(lines) {
             match outcome {
                 InsertOutcome::Inserted { .. } => imported += 1,
                 InsertOutcome::Duplicate { .. } => duplicates += 1,
@@ -378,30 +386,73 @@ pub async fn show(
     State(state): State<AppState>,
     sid: Result<Path<String>, PathRejection>,
     q: Result<Query<ShowQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let sid = path_id(sid)?;
     let Query(q) = q.map_err(|e| ApiError::bad_field(e.body_text()))?;
     let after = q.after.unwrap_or(0);
     let limit = q.limit.unwrap_or(100_000).min(100_000);
     let id = sid.clone();
-    let found = state
-        .store
-        .read(move |c| {
-            let Some(info) = read::session(c, &id)? else {
-                return Ok(None);
-            };
-            let exchanges = read::session_exchanges(c, &id, after, limit)?;
-            Ok(Some((info, exchanges)))
-        })
-        .await?;
-    let Some((info, exchanges)) = found else {
+    let Some(info) = state.store.read(move |c| read::session(c, &id)).await? else {
         return Err(ApiError::not_found(format!("no session `{sid}`")));
     };
-    Ok(Json(json!({
-        "session": session_json(&info),
-        "exchanges": exchanges.iter().map(exchange_json).collect::<Vec<_>>(),
-    })))
+    // Streamed page by page: a session of any size costs a few pages of
+    // memory, however many clients read it at once.
+    let head = format!("{{\"session\":{},\"exchanges\":[", session_json(&info));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(2);
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if tx.send(Ok(head.into())).await.is_err() {
+            return;
+        }
+        let (mut from, mut left, mut first) = (None, limit, true);
+        while left > 0 {
+            let id = sid.clone();
+            let page = SHOW_PAGE.min(left);
+            let rows = match store
+                .read(move |c| read::session_exchanges_from(c, &id, after, from, page))
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    // The status is sent; cutting the body short is how
+                    // the client learns (its JSON does not close).
+                    tracing::warn!(session = %sid, error = %e, "reading a session failed mid-answer");
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            let mut chunk = Vec::with_capacity(rows.len() * 256);
+            for x in &rows {
+                if !first {
+                    chunk.push(b',');
+                }
+                first = false;
+                serde_json::to_writer(&mut chunk, &exchange_json(x)).expect("a Value serialises");
+            }
+            left -= rows.len();
+            from = rows.last().map(|x| (x.created_at, x.id));
+            let done = rows.len() < page;
+            if !chunk.is_empty() && tx.send(Ok(chunk.into())).await.is_err() {
+                return;
+            }
+            if done {
+                break;
+            }
+        }
+        let _ = tx.send(Ok("]}".into())).await;
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
+
+/// Exchanges per read while streaming a session.
+const SHOW_PAGE: usize = 256;
 
 /// `DELETE /v1/sessions/{sid}`: removes the session, its exchanges and
 /// their vectors before answering.
