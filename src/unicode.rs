@@ -36,10 +36,39 @@ pub fn deceptive_char(c: char) -> Option<&'static str> {
     }
 }
 
-/// The first deceptive character of `s` with its reason.
+/// The first deceptive character of `s` with its reason. Tag characters
+/// are allowed only where emoji use them: in a tag sequence after a black
+/// flag (🏴 + tags = the flag of Scotland, England, Wales).
 pub fn find_deceptive(s: &str) -> Option<(char, &'static str)> {
-    s.chars()
-        .find_map(|c| deceptive_char(c).map(|why| (c, why)))
+    let joiner = |c: char| c == '\u{200C}' || c == '\u{200D}';
+    // A joiner joins two visible characters; alone, first, last or doubled
+    // it is just an invisible character.
+    let dangling = "a zero-width joiner that joins nothing";
+    if let Some(c) = s.chars().next().filter(|c| joiner(*c)) {
+        return Some((c, dangling));
+    }
+    if let Some(c) = s.chars().last().filter(|c| joiner(*c)) {
+        return Some((c, dangling));
+    }
+    let mut prev = None;
+    let mut in_flag = false;
+    for c in s.chars() {
+        if joiner(c) && prev.is_some_and(joiner) {
+            return Some((c, dangling));
+        }
+        prev = Some(c);
+        let tag = ('\u{E0020}'..='\u{E007F}').contains(&c);
+        if tag && in_flag {
+            // U+E007F CANCEL TAG ends the sequence.
+            in_flag = c != '\u{E007F}';
+            continue;
+        }
+        in_flag = c == '\u{1F3F4}';
+        if let Some(why) = deceptive_char(c) {
+            return Some((c, why));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -54,8 +83,12 @@ mod tests {
             "\u{200B}",
             "x\u{FEFF}",
             "tag\u{E0041}",
+            "🏴\u{E0067}\u{E007F}\u{E0041}",
             "nul\0",
             "soft\u{00AD}hyphen",
+            "\u{200D}",
+            "a\u{200D}",
+            "a\u{200C}\u{200D}b",
         ] {
             assert!(find_deceptive(s).is_some(), "{s:?} should be refused");
         }
@@ -63,8 +96,17 @@ mod tests {
 
     #[test]
     fn emoji_joiners_flags_and_other_scripts_are_fine() {
-        for s in ["👨‍👩‍👧", "🇵🇹", "🏳️‍🌈", "café", "東京", "می‌خواهم", "chat-1", "👍🏽"]
-        {
+        for s in [
+            "👨‍👩‍👧",
+            "🇵🇹",
+            "🏳️‍🌈",
+            "café",
+            "東京",
+            "می‌خواهم",
+            "chat-1",
+            "👍🏽",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+        ] {
             assert_eq!(find_deceptive(s), None, "{s:?} should be accepted");
         }
     }

@@ -445,7 +445,7 @@ fn peers_outside_allowed_uids_get_403() {
     let (code, r) = d.get("/v1/status");
     assert_eq!(code, 403, "{r}");
     assert_eq!(r["error"]["code"], "forbidden");
-    d.wait_log("refused a client");
+    d.wait_log("refused a connection: its uid is not in daemon.allowed_uids");
 }
 
 #[test]

@@ -105,6 +105,13 @@ pub fn router(state: AppState) -> Router {
                 .delete(routes::sources::delete),
         )
         .fallback(|| async { ApiError::not_found("no such route; see README for the API") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; see README for the API",
+            )
+        })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -266,7 +273,42 @@ pub async fn read_body<S: Send + Sync>(req: Request<Body>, state: &S) -> Result<
     })
 }
 
+/// A JSON body parsed into `T`, or `T::default()` for an empty body (routes
+/// whose fields are all optional), with [`JsonBody`]'s error shapes.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
+/// A path parameter, or 400 with our error shape (invalid UTF-8, …).
+pub fn path_param(
+    p: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    p.map(|axum::extract::Path(v)| v)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// Parses a request body (or an NDJSON line) that must be a JSON object:
+/// serde would otherwise read an array into a struct by position.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::bad_field("the request body must be a JSON object"),
+                Err(e) => ApiError::malformed(format!("request body is not valid JSON: {e}")),
+            },
+        );
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {

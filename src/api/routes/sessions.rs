@@ -176,7 +176,17 @@ pub fn check_vector(field: &str, mut v: Vec<f32>, dim: usize) -> Result<Vec<f32>
             "`{field}` must be finite and not all zeros"
         )));
     }
+    // Scaled first, so huge values cannot overflow the norm and tiny ones
+    // cannot underflow it; a vector that still is not unit length is refused.
+    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    v.iter_mut().for_each(|x| *x /= max);
     crate::index::normalize(&mut v);
+    let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if !(norm - 1.0).abs().lt(&1e-3) {
+        return Err(ApiError::invalid(format!(
+            "`{field}` cannot be normalised to unit length"
+        )));
+    }
     Ok(v)
 }
 
@@ -292,7 +302,7 @@ pub async fn import(State(state): State<AppState>, req: Request) -> Result<Json<
         }
         let parsed = std::str::from_utf8(raw)
             .map_err(|e| format!("not valid UTF-8: {e}"))
-            .and_then(|s| serde_json::from_str::<ImportLine>(s).map_err(|e| e.to_string()))
+            .and_then(|s| crate::api::parse_json::<ImportLine>(s.as_bytes()).map_err(|e| e.message))
             .and_then(|l| {
                 let (sid, x) = l.into();
                 validate(sid, x, &limits, dim).map_err(|e| e.message)

@@ -2,11 +2,12 @@
 //! `POST /v1/sources/{name}/rows`, `GET|PATCH|DELETE /v1/concepts/{name}`.
 
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, AppState, JsonBody};
+use crate::api::{ApiError, AppState, JsonBody, OptionalJsonBody, path_param};
 use crate::sources::RowsRequest;
 use crate::sources::memory::{self, ConceptEdit};
 
@@ -25,14 +26,10 @@ pub struct SyncIn {
 
 pub async fn sync(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    body: axum::body::Bytes,
+    name: Result<Path<String>, PathRejection>,
+    OptionalJsonBody(req): OptionalJsonBody<SyncIn>,
 ) -> Result<Json<Value>, ApiError> {
-    let req: SyncIn = if body.iter().all(u8::is_ascii_whitespace) {
-        SyncIn::default()
-    } else {
-        crate::api::parse_json(&body)?
-    };
+    let name = path_param(name)?;
     let reports = state
         .sources
         .sync(&name, req.table.as_deref(), req.full)
@@ -42,9 +39,10 @@ pub async fn sync(
 
 pub async fn rows(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     JsonBody(req): JsonBody<RowsRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    let name = path_param(name)?;
     let report = state.sources.rows(&name, req).await?;
     Ok(Json(json!({"source": name, "result": report})))
 }
@@ -54,6 +52,15 @@ pub async fn rows(
 pub struct ConceptQuery {
     #[serde(default)]
     namespace: Option<String>,
+}
+
+fn concept_args(
+    name: Result<Path<String>, PathRejection>,
+    q: Result<Query<ConceptQuery>, QueryRejection>,
+) -> Result<(String, ConceptQuery), ApiError> {
+    let name = path_param(name)?;
+    let Query(q) = q.map_err(|e| ApiError::bad_field(e.body_text()))?;
+    Ok((name, q))
 }
 
 /// The one concept of that name (in `namespace` when given); 409 when the
@@ -81,9 +88,10 @@ async fn find(
 
 pub async fn show(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<ConceptQuery>,
+    name: Result<Path<String>, PathRejection>,
+    q: Result<Query<ConceptQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let (name, q) = concept_args(name, q)?;
     let c = find(&state, &name, q.namespace).await?;
     Ok(Json(json!({"concept": c})))
 }
@@ -108,10 +116,11 @@ fn some_or_null<'de, D: serde::Deserializer<'de>>(
 
 pub async fn patch(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<ConceptQuery>,
+    name: Result<Path<String>, PathRejection>,
+    q: Result<Query<ConceptQuery>, QueryRejection>,
     JsonBody(req): JsonBody<PatchIn>,
 ) -> Result<Json<Value>, ApiError> {
+    let (name, q) = concept_args(name, q)?;
     if let Some(s) = req.strength
         && !(s.is_finite() && (0.0..=10.0).contains(&s))
     {
@@ -148,9 +157,10 @@ pub async fn patch(
 
 pub async fn delete(
     State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(q): Query<ConceptQuery>,
+    name: Result<Path<String>, PathRejection>,
+    q: Result<Query<ConceptQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let (name, q) = concept_args(name, q)?;
     let c = find(&state, &name, q.namespace).await?;
     let (n, ns, now) = (c.name.clone(), c.namespace.clone(), crate::time::now_ms());
     let removed = state

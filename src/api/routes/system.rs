@@ -178,13 +178,8 @@ pub struct ReembedIn {
 /// `all`: every row) in the background; progress shows in status.
 pub async fn reembed(
     State(state): State<AppState>,
-    body: axum::body::Bytes,
+    crate::api::OptionalJsonBody(req): crate::api::OptionalJsonBody<ReembedIn>,
 ) -> Result<Json<Value>, ApiError> {
-    let req: ReembedIn = if body.iter().all(u8::is_ascii_whitespace) {
-        ReembedIn::default()
-    } else {
-        crate::api::parse_json(&body)?
-    };
     let upto = state.embed_queue.request_reembed(req.all).await?;
     Ok(Json(
         json!({"queued": true, "all": req.all, "upto_id": upto}),
