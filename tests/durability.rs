@@ -520,7 +520,8 @@ fn a_full_disk_fails_writes_clearly_and_keeps_serving_reads() {
     let d = Daemon::configure("[checkpoint]\ninterval_s = 0\non_shutdown = false");
     std::fs::create_dir_all(&d.data_dir).unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3M", "tmpfs"])
+        // mode=0700: memd refuses a data dir others can write.
+        .args(["-t", "tmpfs", "-o", "size=3M,mode=0700", "tmpfs"])
         .arg(&d.data_dir)
         .status()
         .map(|s| s.success())
@@ -559,6 +560,18 @@ fn a_full_disk_fails_writes_clearly_and_keeps_serving_reads() {
     let (code, v) = full.expect("the 3 MiB disk never filled up");
     assert_eq!(code, 507, "{v}");
     assert_eq!(v["error"]["code"], "disk_full", "{v}");
+    // Every later write and a checkpoint say so too, never a 500.
+    for _ in 0..3 {
+        let (code, v) = d.post(
+            "/v1/sessions/one/exchanges",
+            &json!({"role": "user", "content": "x".repeat(200_000)}),
+        );
+        assert!(code == 507 || code == 201, "{code} {v}");
+    }
+    let (code, v) = d.post("/v1/checkpoint", &json!({}));
+    assert_eq!(code, 507, "{v}");
+    assert_eq!(v["error"]["code"], "disk_full", "{v}");
+    assert!(!d.log_text().contains("inconsistent"), "{}", d.log_text());
     // Reads still work, and the daemon is still up.
     let (code, r) = d.post(
         "/v1/recall",
