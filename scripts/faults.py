@@ -545,7 +545,7 @@ def sc_socket_deleted(binary, wait_s=15.0):
     return "PASS", f"socket back after {back:.1f} s, logged"
 
 
-def sc_kill9_checkpoint(binary, rows=16000):
+def sc_kill9_checkpoint(binary, rows=24000):
     """kill -9 while a checkpoint writes its snapshot (a DB big enough that
     the snapshot takes over a second); after restart no .partial file, the
     DB passes integrity_check, nothing acknowledged lost."""
