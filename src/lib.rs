@@ -15,6 +15,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod dream;
 pub mod embed;
+pub mod events;
 pub mod fsperm;
 pub mod http;
 pub mod index;

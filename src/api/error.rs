@@ -89,7 +89,7 @@ impl From<StoreError> for ApiError {
                 Some(libc::EROFS) => {
                     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "read_only", e.to_string())
                 }
-                Some(libc::EIO) => ApiError::new(
+                Some(libc::EIO) | Some(libc::EPERM) | Some(libc::EACCES) => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage_unavailable",
                     e.to_string(),

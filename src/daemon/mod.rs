@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use lock::{LockError, acquire as acquire_lock, lock_path};
 pub use socket::SocketError;
@@ -148,15 +149,13 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         store.clone(),
         shared_config.clone(),
         consolidator,
-        embed_queue.clone(),
         &control.shutdown,
     );
     if let Err(e) = dream.recover().await {
         tracing::warn!(error = %e, "cannot mark interrupted dream runs");
     }
 
-    let sources =
-        crate::sources::Sources::new(store.clone(), &cfg.sources, Some(embed_queue.clone()));
+    let sources = crate::sources::Sources::new(store.clone(), &cfg.sources);
     if let Err(e) = sources.check_schemas().await {
         drop(sources);
         drop(dream);
@@ -210,6 +209,28 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     let mut server = tokio::spawn(api::serve(listener, state.clone(), async move {
         stop_accepting.cancelled().await
     }));
+    // Workers first, READY last: systemd (and anyone waiting on it) sees a
+    // daemon that is already embedding, checkpointing and syncing. Every
+    // worker is tracked, so shutdown waits for all of them at once.
+    let workers = TaskTracker::new();
+    let track = |h: tokio::task::JoinHandle<()>| {
+        workers.spawn(async move {
+            if let Err(e) = h.await
+                && e.is_panic()
+            {
+                tracing::error!(error = %e, "a worker task panicked");
+            }
+        });
+    };
+    let watchdog = notify::spawn_watchdog(store.clone(), control.shutdown.clone());
+    if let Some(w) = checkpointer.spawn_worker(control.shutdown.clone()) {
+        track(w);
+    }
+    track(embed_queue.spawn(control.shutdown.clone()));
+    let mut dream_schedule = dream.start_triggers().await;
+    for t in sources.spawn(control.shutdown.clone()) {
+        track(t);
+    }
     tracing::info!(
         socket = %socket_path.display(),
         config = %loaded.source,
@@ -218,11 +239,6 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         "memd ready"
     );
     notify::ready(&format!("serving on {}", socket_path.display()));
-    let watchdog = notify::spawn_watchdog(store.clone(), control.shutdown.clone());
-    let checkpoint_worker = checkpointer.spawn_worker(control.shutdown.clone());
-    let embed_worker = embed_queue.spawn(control.shutdown.clone());
-    let mut dream_schedule = dream.start_triggers().await;
-    let source_tasks = sources.spawn(control.shutdown.clone());
 
     let mut server_done = false;
     loop {
@@ -246,47 +262,52 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     }
 
     notify::stopping();
-    tracing::info!("shutting down: no new connections; waiting for in-flight requests");
+    tracing::info!("shutting down: no new connections; waiting for in-flight requests and workers");
+    // One budget for everything: requests drain while the workers (a
+    // checkpoint in progress, a batch being embedded, a source between
+    // operations, a dream pass at its next safe point) stop in parallel.
     let grace = Duration::from_secs(cfg.daemon.shutdown_timeout_s);
-    if !server_done {
-        match tokio::time::timeout(grace, &mut server).await {
-            Ok(_) => {}
-            Err(_) => {
-                tracing::warn!(
-                    grace_s = grace.as_secs(),
-                    "requests still running after daemon.shutdown_timeout_s; cutting them off"
-                );
-                server.abort();
-            }
-        }
-    }
+    let deadline = tokio::time::Instant::now() + grace;
     if let Some(w) = watchdog {
         w.abort();
     }
-    // A pass stops at its next safe point: between sessions, or by
-    // abandoning an LLM call in flight (which writes nothing).
     if let Some(s) = dream_schedule.as_mut()
         && let Err(e) = s.shutdown().await
     {
         tracing::debug!(error = %e, "dream scheduler shutdown");
     }
-    dream.shut_down(grace.min(Duration::from_secs(5))).await;
-    // A source stops between its operations; a write in flight completes.
-    for t in source_tasks {
-        if tokio::time::timeout(grace, t).await.is_err() {
-            tracing::warn!("a source task did not stop in time");
+    workers.close();
+    let drain = async {
+        if !server_done
+            && tokio::time::timeout_at(deadline, &mut server)
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                grace_s = grace.as_secs(),
+                "requests still running after daemon.shutdown_timeout_s; cutting them off"
+            );
+            server.abort();
         }
-    }
+    };
+    let stop_workers = async {
+        if tokio::time::timeout_at(deadline, workers.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "a worker did not stop within daemon.shutdown_timeout_s; \
+                 queued embeddings stay queued, a source resumes from its cursor"
+            );
+        }
+    };
+    tokio::join!(
+        drain,
+        stop_workers,
+        dream.shut_down(grace.min(Duration::from_secs(5)))
+    );
+    socket_watch.abort();
     drop(sources);
-    if let Some(w) = checkpoint_worker {
-        // It stops at its next select; a checkpoint in progress finishes first.
-        let _ = w.await;
-    }
-    // A batch being embedded finishes (bounded by the embedder's own
-    // timeouts); its rows are simply still queued if it does not.
-    if tokio::time::timeout(grace, embed_worker).await.is_err() {
-        tracing::warn!("the embedding worker did not stop in time; its batch stays queued");
-    }
     drop(embed_queue);
     if cfg.checkpoint.on_shutdown {
         notify::status("final checkpoint");
@@ -297,7 +318,6 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     tokio::task::spawn_blocking(move || store.close())
         .await
         .map_err(|e| DaemonError::Internal(e.to_string()))?;
-    socket_watch.abort();
     remove_socket(
         &socket_path,
         Some(socket_ino.load(std::sync::atomic::Ordering::Acquire)),
@@ -442,6 +462,10 @@ fn reload(state: &AppState, control: &Control) {
         });
     }
     *running = merged;
+    state
+        .store
+        .events()
+        .publish(crate::events::MemdEvent::ConfigReloaded);
     let source = match loaded.source {
         ConfigSource::File(p) => p.display().to_string(),
         ConfigSource::Defaults => "built-in defaults".into(),

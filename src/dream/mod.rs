@@ -23,7 +23,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod text;
 
-use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, DreamConfig};
+use crate::events::MemdEvent;
 use crate::store::{ItemSel, NewItem, Store, StoreError, Tier};
 use backlog::Backlog;
 use drives::{Drive, Levels};
@@ -106,16 +107,13 @@ pub struct Dream {
     store: Store,
     config: Arc<RwLock<Config>>,
     provider: Arc<dyn Consolidator>,
-    embed_queue: Arc<crate::embed::queue::EmbedQueue>,
     gate: Arc<tokio::sync::Mutex<()>>,
     running: Mutex<Option<Value>>,
     last_run: Mutex<Option<Value>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
-    /// The client-write time the idle trigger last acted on, and whether
-    /// that pass did anything (a pass that made no progress is not retried
-    /// until a client writes again).
-    idle_mark: AtomicI64,
+    /// Whether the last idle pass did anything (one that made no progress
+    /// is not retried until a client writes again).
     idle_progress: AtomicBool,
     /// Drives and backlog as status last read them: sensing scans every
     /// exchange of a namespace, and status may be polled often.
@@ -151,20 +149,17 @@ impl Dream {
         store: Store,
         config: Arc<RwLock<Config>>,
         provider: Arc<dyn Consolidator>,
-        embed_queue: Arc<crate::embed::queue::EmbedQueue>,
         shutdown: &CancellationToken,
     ) -> Arc<Dream> {
         Arc::new(Dream {
             store,
             config,
             provider,
-            embed_queue,
             gate: Arc::default(),
             running: Mutex::default(),
             last_run: Mutex::default(),
             cancel: shutdown.child_token(),
             tracker: TaskTracker::new(),
-            idle_mark: AtomicI64::new(i64::MIN),
             idle_progress: AtomicBool::new(false),
             status_cache: Mutex::default(),
             generation: Default::default(),
@@ -276,9 +271,18 @@ impl Dream {
         self.set_running(None);
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if reports.iter().any(|r| !r.actions.is_empty()) {
-            // New gists and eras want vectors.
-            self.embed_queue.wake();
+        let events = self.store.events();
+        for r in &reports {
+            if !r.actions.is_empty() {
+                // New gists and eras want vectors.
+                events.publish(MemdEvent::ItemsWritten {
+                    namespace: r.namespace.clone(),
+                });
+            }
+            events.publish(MemdEvent::DreamFinished {
+                namespace: r.namespace.clone(),
+                outcome: r.outcome.clone(),
+            });
         }
         Ok(reports)
     }
@@ -645,7 +649,9 @@ impl Dream {
                         .await?;
                     if let Some(item_id) = written {
                         // Found lexically at once; its vector follows from the queue.
-                        self.embed_queue.wake();
+                        self.store.events().publish(MemdEvent::ItemsWritten {
+                            namespace: ns.to_owned(),
+                        });
                         work.actions.push(json!({
                             "drive": "continuity", "action": "gist", "session_id": sid,
                             "id": item_id, "last_exchange_id": upto, "turns": turns,
@@ -829,7 +835,9 @@ impl Dream {
                     Ok(w.id)
                 })
                 .await?;
-            self.embed_queue.wake();
+            self.store.events().publish(MemdEvent::ItemsWritten {
+                namespace: ns.to_owned(),
+            });
             eras_changed = true;
             work.actions.push(json!({"drive": "coherence", "action": "era", "month": month, "id": item_id, "gists": n}));
         }

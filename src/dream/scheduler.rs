@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::schedule::{self, Zone};
 use super::{Dream, DreamError, PassRequest, Trigger};
+use crate::events::{IdleTimer, Quiet};
 
 impl Dream {
     /// A scheduled or idle trigger: a drive-based pass over every namespace
@@ -60,7 +61,10 @@ impl Dream {
             return None;
         }
         let watch = self.clone();
-        self.tracker.spawn(async move { watch.idle_watch().await });
+        // The quiet spell starts now: start-up counts as a client write.
+        let timer = IdleTimer::new(&self.store.events());
+        self.tracker
+            .spawn(async move { watch.idle_watch(timer).await });
         let sched = match JobScheduler::new().await {
             Ok(s) => s,
             Err(e) => {
@@ -109,56 +113,68 @@ impl Dream {
     }
 
     /// Fires an idle pass once no client has written for
-    /// `dream.idle_after_s` and a drive is over its threshold.
-    async fn idle_watch(self: Arc<Self>) {
+    /// `dream.idle_after_s` and a drive is over its threshold. The quiet
+    /// spell is an [`IdleTimer`] on the event bus: a sleep that each client
+    /// write pushes back. After a spell whose pass did nothing (or found
+    /// nothing urgent), it waits for the next client write.
+    async fn idle_watch(self: Arc<Self>, mut timer: IdleTimer) {
         let cancel: CancellationToken = self.cancel.clone();
         loop {
             let cfg = self.cfg();
-            // Off: look again soon, so turning it on by SIGHUP takes effect.
-            let period = if cfg.idle_after_s == 0 || !cfg.enabled {
-                Duration::from_secs(2)
-            } else {
-                Duration::from_millis((cfg.idle_after_s * 1000 / 4).clamp(250, 30_000))
-            };
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(period) => {}
-            }
             if !cfg.enabled || cfg.idle_after_s == 0 {
-                continue;
-            }
-            let last = self.store.last_client_write();
-            if crate::time::now_ms() - last < cfg.idle_after_s as i64 * 1000 {
-                continue;
-            }
-            // Already acted on this quiet spell and got nowhere: wait for new writes.
-            if self.idle_mark.load(Ordering::Relaxed) == last
-                && !self.idle_progress.load(Ordering::Relaxed)
-            {
-                continue;
-            }
-            let namespaces = match self.store.read(super::backlog::namespaces).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "idle check cannot read namespaces");
-                    continue;
+                // Off: look again soon, so turning it on by SIGHUP takes effect.
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
                 }
+            }
+            let idle_after = Duration::from_secs(cfg.idle_after_s);
+            let quiet = tokio::select! {
+                _ = cancel.cancelled() => return,
+                q = timer.quiet_for(idle_after) => q,
             };
-            let mut urgent = false;
-            for ns in &namespaces {
-                if let Ok(b) = self.sense(ns, &cfg).await
-                    && !super::drives::levels(&b).urgent(&cfg).is_empty()
-                {
-                    urgent = true;
-                    break;
+            if quiet == Quiet::Closed {
+                return;
+            }
+            let urgent = self.any_urgent(&cfg).await;
+            if urgent {
+                self.idle_progress.store(false, Ordering::Relaxed);
+                self.fire(Trigger::Idle).await;
+            }
+            if urgent && self.idle_progress.load(Ordering::Relaxed) {
+                // It caught up as far as it could; look again after a pause.
+                let pause =
+                    (idle_after / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            } else {
+                // Nothing to do this spell: only a client write can change that.
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    q = timer.next_write() => if q == Quiet::Closed { return },
                 }
             }
-            self.idle_mark.store(last, Ordering::Relaxed);
-            if !urgent {
-                self.idle_progress.store(false, Ordering::Relaxed);
-                continue;
-            }
-            self.fire(Trigger::Idle).await;
         }
+    }
+
+    /// Whether any namespace has a drive over its threshold.
+    async fn any_urgent(&self, cfg: &crate::config::DreamConfig) -> bool {
+        let namespaces = match self.store.read(super::backlog::namespaces).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "idle check cannot read namespaces");
+                return false;
+            }
+        };
+        for ns in &namespaces {
+            if let Ok(b) = self.sense(ns, cfg).await
+                && !super::drives::levels(&b).urgent(cfg).is_empty()
+            {
+                return true;
+            }
+        }
+        false
     }
 }

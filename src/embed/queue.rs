@@ -161,6 +161,24 @@ impl EmbedQueue {
     }
 
     pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        // New text anywhere (a client's exchanges, gists, concepts, chunks)
+        // wakes the queue through the event bus.
+        let (this, stop) = (self.clone(), shutdown.clone());
+        let mut events = self.store.events().subscribe();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    ev = events.recv() => match ev {
+                        Ok(e) if e.may_need_embedding() => this.wake(),
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(_)) => this.wake(),
+                        Err(RecvError::Closed) => return,
+                    },
+                }
+            }
+        });
         let this = self.clone();
         tokio::spawn(async move { this.run(shutdown).await })
     }

@@ -207,7 +207,7 @@ pub(super) async fn scan(
         }
     }
     if report.synced > 0 {
-        sources.wrote();
+        sources.wrote(&s.name);
     }
     sources.stat(s, "files", |t| {
         t.synced += report.synced;

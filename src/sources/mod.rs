@@ -157,8 +157,6 @@ struct Inner {
     store: Store,
     cfg: SourcesConfig,
     list: Vec<Arc<Source>>,
-    /// Told after every write so new text is embedded without delay.
-    embed: Option<Arc<crate::embed::queue::EmbedQueue>>,
 }
 
 /// Write batches a sync may have in flight at once. The writer folds
@@ -263,11 +261,7 @@ fn value_text(v: &serde_json::Value) -> Option<String> {
 }
 
 impl Sources {
-    pub fn new(
-        store: Store,
-        cfg: &SourcesConfig,
-        embed: Option<Arc<crate::embed::queue::EmbedQueue>>,
-    ) -> Sources {
+    pub fn new(store: Store, cfg: &SourcesConfig) -> Sources {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for t in cfg
             .sqlite
@@ -338,7 +332,6 @@ impl Sources {
                 store,
                 cfg: cfg.clone(),
                 list,
-                embed,
             }),
         }
     }
@@ -619,11 +612,15 @@ impl Sources {
         r
     }
 
-    /// Wakes the embedding queue after a write that changed text.
-    fn wrote(&self) {
-        if let Some(q) = &self.inner.embed {
-            q.wake();
-        }
+    /// Tells the daemon that a source wrote text (the embedding queue
+    /// wakes so it is embedded without delay).
+    fn wrote(&self, source: &str) {
+        self.inner
+            .store
+            .events()
+            .publish(crate::events::MemdEvent::SourceSynced {
+                source: source.to_owned(),
+            });
     }
 
     fn stat(&self, s: &Source, table: &str, f: impl FnOnce(&mut SyncStats)) {
@@ -930,7 +927,7 @@ impl Sources {
             }
         }
         if written > 0 {
-            self.wrote();
+            self.wrote(&s.name);
         }
         p.written += written;
         p.over += over;

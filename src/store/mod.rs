@@ -51,9 +51,10 @@ struct Inner {
     layout_path: Option<PathBuf>,
     heartbeat: Arc<std::sync::atomic::AtomicU64>,
     reclustering: Arc<std::sync::atomic::AtomicBool>,
-    /// Unix ms of the last write a client asked for (insert, delete,
-    /// import); what the dream cycle's idle trigger watches.
-    last_client_write: std::sync::atomic::AtomicI64,
+    /// The daemon's event bus: the store is made first, so it holds the
+    /// bus that the rest of the daemon is handed (see [`Store::events`]);
+    /// client writes are published here once committed.
+    events: crate::events::Events,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -192,7 +193,7 @@ impl Store {
                 layout_path: index_opts.layout_path,
                 heartbeat,
                 reclustering,
-                last_client_write: std::sync::atomic::AtomicI64::new(crate::time::now_ms()),
+                events: crate::events::Events::new(),
                 writer_thread: std::sync::Mutex::new(Some(handle)),
             }),
         };
@@ -208,17 +209,9 @@ impl Store {
         ))
     }
 
-    fn touch(&self) {
-        self.inner
-            .last_client_write
-            .store(crate::time::now_ms(), std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Unix ms of the last client write (start-up counts as one).
-    pub fn last_client_write(&self) -> i64 {
-        self.inner
-            .last_client_write
-            .load(std::sync::atomic::Ordering::Relaxed)
+    /// The daemon's event bus (one per store; clones share it).
+    pub fn events(&self) -> crate::events::Events {
+        self.inner.events.clone()
     }
 
     pub fn db_path(&self) -> &Path {
@@ -295,8 +288,27 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        self.touch();
-        self.send(|reply| WriteOp::Insert { rows, reply }).await
+        let namespaces: std::collections::BTreeSet<String> = rows
+            .iter()
+            .map(|r| {
+                r.namespace
+                    .clone()
+                    .unwrap_or_else(|| types::DEFAULT_NAMESPACE.to_owned())
+            })
+            .collect();
+        let outcomes = self.send(|reply| WriteOp::Insert { rows, reply }).await?;
+        let count = outcomes
+            .iter()
+            .filter(|o| matches!(o, InsertOutcome::Inserted { .. }))
+            .count();
+        // Published even when everything was a duplicate: a client was
+        // active, which is what the idle trigger listens for.
+        for namespace in namespaces {
+            self.inner
+                .events
+                .publish(crate::events::MemdEvent::ExchangesWritten { namespace, count });
+        }
+        Ok(outcomes)
     }
 
     /// Deletes a session and its exchanges; `None` if it did not exist.
@@ -304,9 +316,16 @@ impl Store {
         &self,
         session_id: String,
     ) -> Result<Option<DeletedSession>, StoreError> {
-        self.touch();
-        self.send(|reply| WriteOp::DeleteSession { session_id, reply })
-            .await
+        let deleted = self
+            .send(|reply| WriteOp::DeleteSession {
+                session_id: session_id.clone(),
+                reply,
+            })
+            .await;
+        self.inner
+            .events
+            .publish(crate::events::MemdEvent::SessionDeleted { session_id });
+        deleted
     }
 
     /// Runs `f` on the writer thread in its own savepoint of a group

@@ -260,7 +260,6 @@ pub async fn remember(
     let created_at = row.created_at;
     let rows = embed(state.embedder.clone(), vec![row]).await?;
     let outcome = state.store.insert(rows).await?.pop();
-    state.embed_queue.wake();
     let (status, id, namespace, duplicate) = match outcome {
         Some(InsertOutcome::Inserted { id, namespace }) => {
             (StatusCode::CREATED, id, namespace, false)
@@ -334,7 +333,6 @@ pub async fn import(State(state): State<AppState>, req: Request) -> Result<Json<
             );
             err
         })?;
-        state.embed_queue.wake();
         for (outcome, line) in outcomes.into_iter().zip(lines) {
             match outcome {
                 InsertOutcome::Inserted { .. } => imported += 1,

@@ -151,7 +151,12 @@ pub async fn patch(
         .write(move |ctx| memory::edit_concept(ctx, &n, &ns, edit, now))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no concept named `{name}`")))?;
-    state.embed_queue.wake();
+    state
+        .store
+        .events()
+        .publish(crate::events::MemdEvent::ItemsWritten {
+            namespace: c.namespace.clone(),
+        });
     Ok(Json(json!({"concept": updated})))
 }
 
