@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig { config } => match Config::load(config.as_deref()) {
             Ok(loaded) => {
-                println!("# configuration from {}", loaded.source);
+                println!("# configuration from {}", loaded.describe());
                 println!("# data_dir = {}", loaded.config.data_dir().display());
                 println!("# socket   = {}", loaded.config.socket_path().display());
                 match toml::to_string_pretty(&loaded.config) {

@@ -229,6 +229,43 @@ fn memd_config_env_is_honoured() {
 }
 
 #[test]
+fn environment_overrides_show_in_check_config() {
+    let d = Daemon::configure("");
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&d.config)
+        .env("MEMD_API__REQUEST_TIMEOUT_S", "61")
+        .env("MEMD_DREAM__ENABLED", "false")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = common::stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "# configuration from {} + environment (MEMD_API__REQUEST_TIMEOUT_S, MEMD_DREAM__ENABLED)",
+            d.config.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("request_timeout_s = 61"), "{text}");
+    assert!(text.contains("enabled = false"), "{text}");
+
+    let out = Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&d.config)
+        .env("MEMD_API__REQUEST_TIMOUT", "61")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("environment variable MEMD_API__REQUEST_TIMOUT")
+            && err.contains("request_timout"),
+        "{err}"
+    );
+}
+
+#[test]
 fn data_dir_is_created_private() {
     let d = Daemon::start("");
     let meta = std::fs::metadata(&d.data_dir).unwrap();

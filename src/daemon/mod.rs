@@ -184,7 +184,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         store: store.clone(),
         embedder: embedder.clone(),
         config: shared_config,
-        config_source: loaded.source.to_string(),
+        config_source: loaded.describe(),
         metrics: Arc::default(),
         started: Instant::now(),
         socket: socket_path.clone(),
@@ -233,7 +233,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
     }
     tracing::info!(
         socket = %socket_path.display(),
-        config = %loaded.source,
+        config = %loaded.describe(),
         embedder = embedder.model_id(),
         pid = std::process::id(),
         "memd ready"
@@ -466,9 +466,13 @@ fn reload(state: &AppState, control: &Control) {
         .store
         .events()
         .publish(crate::events::MemdEvent::ConfigReloaded);
-    let source = match loaded.source {
+    let source = match &loaded.source {
         ConfigSource::File(p) => p.display().to_string(),
         ConfigSource::Defaults => "built-in defaults".into(),
+    };
+    let source = match loaded.env.is_empty() {
+        true => source,
+        false => format!("{source} + environment ({})", loaded.env.join(", ")),
     };
     tracing::info!(
         source = %source,

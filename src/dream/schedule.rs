@@ -4,38 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 
-/// Where the schedule's wall-clock times are read.
-#[derive(Debug, Clone, Copy)]
-pub enum Zone {
-    Local,
-    Named(chrono_tz::Tz),
-}
-
-pub fn zone(name: &str) -> Result<Zone, String> {
-    if name.eq_ignore_ascii_case("local") {
-        return Ok(Zone::Local);
-    }
-    name.parse::<chrono_tz::Tz>()
-        .map(Zone::Named)
-        .map_err(|_| format!("time zone `{name}` is neither `local` nor an IANA name such as `Europe/Berlin` or `UTC`"))
-}
+/// Zones and the combined check live with the configuration, which checks
+/// `dream.schedule` and `dream.timezone` with them.
+pub use crate::config::cron::{Zone, check, zone};
 
 pub fn parse(expr: &str) -> Result<Cron, String> {
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .build()
-        .parse(expr)
-        .map_err(|e| {
-            format!("`{expr}` is not a cron expression with seconds (`sec min hour day month weekday`, e.g. `0 0 3 * * *`): {e}")
-        })
-}
-
-/// Checks both settings; the error says which one is wrong.
-pub fn check(expr: &str, tz: &str) -> Result<(), String> {
-    zone(tz)?;
-    parse(expr).map(|_| ())
+    crate::config::cron::parse(expr).map_err(|e| format!("`{expr}` is {e}"))
 }
 
 /// The first time the schedule fires after `after`.

@@ -34,6 +34,18 @@ impl Default for Params {
     }
 }
 
+impl crate::config::IndexConfig {
+    /// The index parameters these settings describe. Defined here, beside
+    /// [`Params`], so that the configuration needs nothing from the index.
+    pub fn params(&self) -> Params {
+        Params {
+            ann_min_vectors: self.ann_min_vectors,
+            cell_factor: self.cell_factor,
+            nprobe: self.nprobe,
+        }
+    }
+}
+
 impl Params {
     /// Cells to partition `n` vectors into.
     pub fn cells_for(&self, n: usize) -> usize {

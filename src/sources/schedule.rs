@@ -9,19 +9,11 @@
 use std::time::Duration;
 
 use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 
 pub type Schedule = Cron;
 
-pub fn parse(expr: &str) -> Result<Schedule, String> {
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .build()
-        .parse(expr)
-        .map_err(|e| {
-            format!("not a cron expression with seconds (`sec min hour day month weekday`, e.g. `0 0 4 * * *`): {e}")
-        })
-}
+/// The configuration's parser (`[sources]` is checked with it).
+pub use crate::config::cron::parse;
 
 /// Time from now until the next firing (None: the schedule never fires again).
 pub fn until_next(schedule: &Schedule) -> Option<Duration> {

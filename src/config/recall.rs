@@ -1,0 +1,68 @@
+//! `[recall]`: hybrid search and fusion.
+
+use serde::{Deserialize, Serialize};
+
+use super::check::{Check, at_least, between, ensure, first, non_negative};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecallConfig {
+    /// `k` when the request gives none.
+    pub default_k: usize,
+    /// Largest `k` a request may ask for.
+    pub max_k: usize,
+    /// K of Reciprocal Rank Fusion: score = Σ w / (K + rank).
+    pub rrf_k: f64,
+    /// Weight of the lexical (BM25) list in the fusion.
+    pub fts_weight: f64,
+    /// Weight of the vector list in the fusion.
+    pub vector_weight: f64,
+    /// Candidates taken from each side before fusion (at least `k`).
+    pub candidates: usize,
+    /// Share of a top match's fused score added to its session neighbours.
+    pub neighbor_weight: f64,
+    /// Relative lift of candidates that mention the names the query mentions.
+    pub entity_boost: f64,
+    /// Lexical terms in more than this share of rows are dropped (≥ 1: none).
+    pub max_term_df: f64,
+    /// At most this many lexical terms per query, the rarest kept.
+    pub max_terms: usize,
+    /// Words dropped from the lexical query; unset: the built-in English list.
+    pub stopwords: Option<Vec<String>>,
+}
+
+impl Default for RecallConfig {
+    fn default() -> Self {
+        Self {
+            default_k: 10,
+            max_k: 1000,
+            rrf_k: 3.0,
+            fts_weight: 1.5,
+            vector_weight: 1.0,
+            candidates: 50,
+            neighbor_weight: 0.25,
+            entity_boost: 0.5,
+            max_term_df: 0.1,
+            max_terms: 16,
+            stopwords: None,
+        }
+    }
+}
+
+impl RecallConfig {
+    pub(super) fn validate(&self) -> Check {
+        first([
+            non_negative("recall.rrf_k", self.rrf_k),
+            non_negative("recall.fts_weight", self.fts_weight),
+            non_negative("recall.vector_weight", self.vector_weight),
+            between("recall.candidates", self.candidates, 1, 10_000),
+            between("recall.max_k", self.max_k, 1, 10_000),
+            at_least("recall.max_terms", self.max_terms, 1),
+            ensure(
+                "recall.default_k",
+                (1..=self.max_k).contains(&self.default_k),
+                "must be between 1 and recall.max_k",
+            ),
+        ])
+    }
+}
