@@ -9,6 +9,7 @@ pub mod error;
 pub mod metrics;
 mod routes;
 pub mod uds;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};

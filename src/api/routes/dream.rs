@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::recall::RecallIn;
 use super::sessions::{check_id, check_namespace, path_id};
+use crate::api::wire::{ContextIn, DreamIn, RecallIn};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::dream::drives::Drive;
 use crate::dream::{DreamError, PassRequest, Trigger};
@@ -34,22 +34,6 @@ impl From<DreamError> for ApiError {
             ),
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DreamIn {
-    namespace: Option<String>,
-    #[serde(default)]
-    force: bool,
-    drive: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
-    #[serde(default)]
-    until_caught_up: bool,
-    /// Answer when the passes are done (else 202 at once).
-    #[serde(default)]
-    wait: bool,
 }
 
 /// `POST /v1/dream`
@@ -203,20 +187,6 @@ pub async fn self_state(
 ) -> Result<Json<Value>, ApiError> {
     let (ns, _) = ns_of(q)?;
     single(&state, ns, "self-state", crate::dream::read::self_state).await
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ContextIn {
-    query: String,
-    namespace: Option<String>,
-    session_id: Option<String>,
-    budget_chars: Option<usize>,
-    /// Exchanges recalled (default recall.default_k).
-    k: Option<usize>,
-    /// Leave the dream tiers out (evaluation: recall alone).
-    #[serde(default)]
-    without_dream: bool,
 }
 
 /// `POST /v1/context`

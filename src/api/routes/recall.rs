@@ -2,39 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::sessions::{check_id, check_namespace, check_vector};
+use crate::api::wire::RecallIn;
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::recall::{Fusion, Mode, RecallQuery, TIERS};
 use crate::store::{DEFAULT_NAMESPACE, Tier};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecallIn {
-    pub query: String,
-    pub k: Option<usize>,
-    pub namespace: Option<String>,
-    pub session_id: Option<String>,
-    pub tiers: Option<Vec<String>>,
-    pub budget_chars: Option<usize>,
-    #[serde(default)]
-    pub explain: bool,
-    pub mode: Option<Mode>,
-    /// A query vector from the current model, used instead of embedding
-    /// `query` (which may then be empty: the lexical side finds nothing).
-    pub vector: Option<Vec<f32>>,
-    /// Per-request overrides of the fusion settings (evaluation, tuning).
-    pub rrf_k: Option<f64>,
-    pub fts_weight: Option<f64>,
-    pub vector_weight: Option<f64>,
-    pub candidates: Option<usize>,
-    pub neighbor_weight: Option<f64>,
-    pub entity_boost: Option<f64>,
-    pub max_term_df: Option<f64>,
-    pub max_terms: Option<usize>,
-}
 
 pub async fn recall(
     State(state): State<AppState>,

@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::wire::ExchangeIn;
 use crate::api::{ApiError, AppState, JsonBody, read_body};
 use crate::config::ApiConfig;
 use crate::embed::Embedder;
@@ -22,19 +23,6 @@ const MAX_ID_BYTES: usize = 256;
 const MAX_NAMESPACE_BYTES: usize = 128;
 /// Rows embedded per blocking task during an import.
 const IMPORT_CHUNK: usize = 1000;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExchangeIn {
-    pub role: String,
-    pub content: String,
-    pub created_at: Option<String>,
-    pub ext_id: Option<String>,
-    pub namespace: Option<String>,
-    pub metadata: Option<Value>,
-    /// A vector the client computed with the daemon's current model.
-    pub embedding: Option<Vec<f32>>,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,21 +7,13 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::wire::{PatchIn, SyncIn};
 use crate::api::{ApiError, AppState, JsonBody, OptionalJsonBody, path_param};
 use crate::sources::RowsRequest;
 use crate::sources::memory::{self, ConceptEdit};
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(json!({"sources": state.sources.list().await}))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyncIn {
-    #[serde(default)]
-    table: Option<String>,
-    #[serde(default)]
-    full: bool,
 }
 
 pub async fn sync(
@@ -94,24 +86,6 @@ pub async fn show(
     let (name, q) = concept_args(name, q)?;
     let c = find(&state, &name, q.namespace).await?;
     Ok(Json(json!({"concept": c})))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PatchIn {
-    #[serde(default)]
-    strength: Option<f64>,
-    /// A string sets the overlay; null clears it.
-    #[serde(default, deserialize_with = "some_or_null")]
-    text: Option<Option<String>>,
-    #[serde(default)]
-    restore: bool,
-}
-
-fn some_or_null<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 pub async fn patch(

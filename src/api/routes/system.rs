@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use crate::api::metrics::gauge;
+use crate::api::wire::ReembedIn;
 use crate::api::{ApiError, AppState};
 use crate::store::{migrate, read};
 
@@ -165,13 +166,6 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         )],
         out,
     ))
-}
-
-#[derive(Debug, serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ReembedIn {
-    #[serde(default)]
-    all: bool,
 }
 
 /// `POST /v1/reembed` `{"all"?}`: re-embed rows of other models (with

@@ -1,0 +1,106 @@
+//! The API's request and response bodies as types, shared by the routes
+//! (which deserialize the requests), `memd ctl` (which sends the requests
+//! and renders the responses) and anyone else talking to the daemon.
+//!
+//! Requests are the structs the routes read, so a field added on one side
+//! exists on the other. Responses are typed as far as clients read them;
+//! what a route builds as loose JSON (actions of a dream pass, a self-state)
+//! stays a [`serde_json::Value`] here, and the large status answer keeps its
+//! other parts in a flattened map.
+//!
+//! Optional request fields that are unset are left out when serialized, so
+//! a client never sends more than it means to.
+
+mod dream;
+mod recall;
+mod sessions;
+mod sources;
+mod system;
+
+pub use dream::*;
+pub use recall::*;
+pub use sessions::*;
+pub use sources::*;
+pub use system::*;
+
+use serde::{Deserialize, Serialize};
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Any non-2xx answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ErrorOut {
+    #[serde(default)]
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unset_request_fields_are_left_out() {
+        let x = ExchangeIn {
+            role: "user".into(),
+            content: "hi".into(),
+            ..ExchangeIn::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&x).unwrap(),
+            json!({"role": "user", "content": "hi"})
+        );
+        let r = RecallIn {
+            query: "q".into(),
+            k: Some(3),
+            ..RecallIn::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"query": "q", "k": 3})
+        );
+    }
+
+    #[test]
+    fn a_patch_tells_null_text_from_no_text() {
+        let clear = PatchIn {
+            text: Some(None),
+            ..PatchIn::default()
+        };
+        let v = serde_json::to_value(&clear).unwrap();
+        assert_eq!(v, json!({"text": null, "restore": false}));
+        let back: PatchIn = serde_json::from_value(v).unwrap();
+        assert_eq!(back.text, Some(None));
+        let none: PatchIn = serde_json::from_value(json!({"restore": true})).unwrap();
+        assert_eq!(none.text, None);
+    }
+
+    #[test]
+    fn context_item_ids_are_rows_or_names() {
+        let item: ContextItem = serde_json::from_value(
+            json!({"tier": "profile", "id": "default", "text": "t", "path": "a.md"}),
+        )
+        .unwrap();
+        assert_eq!(item.id, ItemId::Name("default".into()));
+        assert_eq!(item.attrs["path"], "a.md");
+        let item: ContextItem =
+            serde_json::from_value(json!({"tier": "exchange", "id": 7, "text": "t"})).unwrap();
+        assert_eq!(item.id.to_string(), "7");
+    }
+
+    #[test]
+    fn request_structs_refuse_unknown_fields() {
+        assert!(serde_json::from_value::<DreamIn>(json!({"forse": true})).is_err());
+        assert!(serde_json::from_value::<SyncIn>(json!({"full": true})).is_ok());
+    }
+}
