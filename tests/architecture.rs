@@ -16,7 +16,6 @@ const DEBT: &[&str] = &[
     "long: src/sources/mod.rs",
     "long: src/dream/mod.rs",
     "long: src/dream/extractive.rs",
-    "long: src/ctl.rs",
     "long: src/index/segment.rs",
     "long: src/store/writer.rs",
     "too_many_arguments: src/dream/mod.rs",
