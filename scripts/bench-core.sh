@@ -3,7 +3,7 @@
 # N synthetic exchanges over the socket, runs Q recalls, prints import rate,
 # recall p50/p95/p99 and the daemon's peak RSS.
 #
-#   scripts/bench-core.sh [EXCHANGES] [QUERIES] [-- extra `memd bench core` flags]
+#   scripts/bench-core.sh [EXCHANGES] [QUERIES] [-- extra `memd-bench core` flags]
 #   EMBED=local MODEL_DIR=target/models/all-MiniLM-L6-v2 scripts/bench-core.sh
 # (EMBED: the embed.provider to run with; default hash.)
 set -euo pipefail
@@ -30,5 +30,5 @@ TOML
 "$BIN" daemon --config "$TMP/memd.toml" 2> "$TMP/daemon.log" &
 PID=$!
 for _ in $(seq 1 300); do [ -S "$TMP/memd.sock" ] && break; sleep 0.1; done
-"$BIN" bench core --socket "$TMP/memd.sock" --exchanges "$N" --queries "$Q" --checkpoint "$@"
+target/release/memd-bench core --socket "$TMP/memd.sock" --exchanges "$N" --queries "$Q" --checkpoint "$@"
 echo "database: $(du -h "$TMP/data/memd.db" | cut -f1) (+ WAL $(du -h "$TMP/data/memd.db-wal" 2>/dev/null | cut -f1))"

@@ -4,12 +4,12 @@
 # sessions of T turns, then times a forced pass until caught up and reports
 # recall p50/p95 idle and while the pass runs, and the daemon's peak RSS.
 #
-#   scripts/bench-dream.sh [SESSIONS] [TURNS] [-- extra `memd bench dream` flags]
+#   scripts/bench-dream.sh [SESSIONS] [TURNS] [-- extra `memd-bench dream` flags]
 #   EMBED=local MODEL_DIR=target/models/all-MiniLM-L6-v2 scripts/bench-dream.sh 1000
 # (EMBED: the embed.provider to run with; default hash.)
 #
 # Gist quality on LoCoMo (in process, no daemon):
-#   target/release/memd bench gists ../shared/data/locomo/locomo-dev.json --model-dir DIR
+#   target/release/memd-bench gists ../shared/data/locomo/locomo-dev.json --model-dir DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
@@ -38,4 +38,4 @@ TOML
 "$BIN" daemon --config "$TMP/memd.toml" 2> "$TMP/daemon.log" &
 PID=$!
 for _ in $(seq 1 300); do [ -S "$TMP/memd.sock" ] && break; sleep 0.1; done
-"$BIN" bench dream --socket "$TMP/memd.sock" --sessions "$N" --turns "$T" "$@"
+target/release/memd-bench dream --socket "$TMP/memd.sock" --sessions "$N" --turns "$T" "$@"

@@ -3,7 +3,7 @@
 # from PostgreSQL, with the hash and the local embedder, and the time from a
 # change in the source to recallable (p50/p95).
 #
-#   scripts/bench-sources.sh [extra `memd bench sources` flags, e.g. --rows 20000]
+#   scripts/bench-sources.sh [extra `memd-bench sources` flags, e.g. --rows 20000]
 #
 # Starts a throw-away PostgreSQL (initdb/pg_ctl from PATH or
 # /usr/lib/postgresql/*/bin, run as `postgres` when we are root) on a free
@@ -36,8 +36,8 @@ export MEMD_BENCH_PG_PASSWORD=bench
 URL="postgres://memd@127.0.0.1:$PORT/postgres"
 
 for EMBED in hash local; do
-    target/release/memd bench sources --embed "$EMBED" --model-dir "$MODEL" \
+    target/release/memd-bench sources --embed "$EMBED" --model-dir "$MODEL" \
         --pg-url "$URL" --pg-password-env MEMD_BENCH_PG_PASSWORD "$@"
 done
 # SQLite changes read by a cursor column instead of fingerprints.
-target/release/memd bench sources --embed hash --sqlite-cursor "$@"
+target/release/memd-bench sources --embed hash --sqlite-cursor "$@"

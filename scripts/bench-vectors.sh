@@ -3,7 +3,7 @@
 # way shared/bench/peers.py measures the peer vector stores, appending to the
 # same results file so one table shows memd beside them.
 #
-#   scripts/bench-vectors.sh DIR [extra `memd bench vectors` flags]
+#   scripts/bench-vectors.sh DIR [extra `memd-bench vectors` flags]
 #
 # e.g. (from the repository root, with shared/ beside it):
 #   B=../shared/bench; PY=${BENCH_VENV:-$HOME/.cache/memd-bench-venv}/bin/python
@@ -20,7 +20,7 @@
 # layout with a check that every query's top 10 is unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { echo "usage: $0 DIR [memd bench vectors flags]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 DIR [memd-bench vectors flags]" >&2; exit 2; }
 DIR=$1; shift
 cargo build --release --locked --quiet
-exec target/release/memd bench vectors "$DIR" "$@"
+exec target/release/memd-bench vectors "$DIR" "$@"

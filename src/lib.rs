@@ -4,10 +4,10 @@
 //! [`index`] (in-memory vectors), [`embed`] (providers and the background
 //! queue), [`recall`] (hybrid search), [`checkpoint`] and [`restore`]
 //! (snapshots), [`api`] (HTTP over a Unix socket), [`daemon`] (lifecycle),
-//! and the clients [`ctl`] and [`bench`].
+//! and the client [`ctl`]. The benchmarks are the `memd-bench` binary
+//! (src/bin/memd-bench/), a user of this library's public API.
 
 pub mod api;
-pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

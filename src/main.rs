@@ -3,9 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use memd::cli::{BenchCommand, Cli, Command, SourcesCommand};
+use memd::cli::{Cli, Command, SourcesCommand};
 use memd::config::Config;
-use memd::{bench, ctl, daemon, logging};
+use memd::{ctl, daemon, logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -107,44 +107,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Bench(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let result = rt.block_on(async {
-                match args.command {
-                    BenchCommand::Embed {
-                        model_dir,
-                        threads,
-                        json,
-                    } => bench::embed(&model_dir, threads, json).await,
-                    BenchCommand::Core(args) => bench::core(args).await,
-                    BenchCommand::Vectors(args) => bench::vectors_cmd(args).await,
-                    BenchCommand::Gists {
-                        file,
-                        model_dir,
-                        gist_chars,
-                        mmr_lambda,
-                        json,
-                    } => bench::dream::gists(file, model_dir, gist_chars, mmr_lambda, json).await,
-                    BenchCommand::Dream {
-                        socket,
-                        sessions,
-                        turns,
-                        queries,
-                        json,
-                    } => bench::dream::pass(socket, sessions, turns, queries, json).await,
-                    BenchCommand::Sources(args) => bench::sources::run(args).await,
-                }
-            });
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("memd bench: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
+        Command::Bench { args } => {
+            let args: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+            eprintln!(
+                "memd: the benchmarks are a binary of their own now: memd-bench {}",
+                args.join(" ")
+            );
+            ExitCode::from(2)
         }
     }
 }

@@ -1,13 +1,18 @@
 //! Test fixture: runs the real `memd` binary on a temp data dir and socket,
 //! and talks to it with a minimal HTTP/1.1 client written against the wire
 //! (not the crate's own client, so the protocol itself is under test).
+//! Starting and stopping the daemon is `memd-bench`'s own spawn module,
+//! included here, so that logic exists once.
 
 #![allow(dead_code)]
+
+#[path = "../../src/bin/memd-bench/spawn.rs"]
+mod spawn;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -55,23 +60,7 @@ impl Daemon {
     }
 
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(BIN)
-            .arg("daemon")
-            .arg("--config")
-            .arg(&self.config)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn::spawn(Path::new(BIN), &self.config, &self.log, &self.env).unwrap();
         self.child = Some(child);
     }
 
@@ -82,23 +71,9 @@ impl Daemon {
     }
 
     pub fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if UnixStream::connect(&self.socket).is_ok() {
-                return;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "daemon exited early with {status}; log:\n{}",
-                    self.log_text()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon not ready; log:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let child = self.child.as_mut().unwrap();
+        if let Err(e) = spawn::wait_ready(child, &self.socket, Duration::from_secs(30)) {
+            panic!("{e}; log:\n{}", self.log_text());
         }
     }
 
@@ -107,9 +82,7 @@ impl Daemon {
     }
 
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill failed");
+        spawn::signal(self.child.as_ref().unwrap(), sig).expect("kill failed");
     }
 
     /// SIGTERM, then waits for exit (bounded) and returns the status.
@@ -120,20 +93,18 @@ impl Daemon {
 
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let child = self.child.as_mut().unwrap();
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
+        match spawn::wait_exit(child, limit).unwrap() {
+            Some(status) => {
                 self.child = None;
-                return status;
+                status
             }
-            if Instant::now() > deadline {
+            None => {
                 let _ = child.kill();
                 panic!(
                     "daemon did not exit within {limit:?}; log:\n{}",
                     self.log_text()
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -184,21 +155,15 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    if !std::thread::panicking() {
-                        assert!(
-                            status.success(),
-                            "daemon exited with {status}; log:\n{}",
-                            self.log_text()
-                        );
-                    }
-                    return;
+            if let Ok(Some(status)) = spawn::terminate(&mut child, Duration::from_secs(10)) {
+                if !std::thread::panicking() {
+                    assert!(
+                        status.success(),
+                        "daemon exited with {status}; log:\n{}",
+                        self.log_text()
+                    );
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                return;
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -209,31 +174,10 @@ impl Drop for Daemon {
     }
 }
 
+/// `extra` may carry its own [daemon] keys as `daemon.key = v` lines; they
+/// go into our section.
 pub fn write_config(path: &Path, data_dir: &Path, socket: &Path, extra: &str) {
-    // `extra` may carry its own [daemon] keys; append them to our section.
-    let (daemon_extra, rest) = split_daemon_section(extra);
-    let text = format!(
-        "[daemon]\ndata_dir = \"{}\"\nsocket = \"{}\"\n{daemon_extra}\n{rest}\n",
-        data_dir.display(),
-        socket.display(),
-    );
-    std::fs::write(path, text).unwrap();
-}
-
-/// Pulls `daemon.*` keys written as `daemon.key = v` lines out of `extra`.
-fn split_daemon_section(extra: &str) -> (String, String) {
-    let mut daemon = String::new();
-    let mut rest = String::new();
-    for line in extra.lines() {
-        if let Some(kv) = line.strip_prefix("daemon.") {
-            daemon.push_str(kv);
-            daemon.push('\n');
-        } else {
-            rest.push_str(line);
-            rest.push('\n');
-        }
-    }
-    (daemon, rest)
+    std::fs::write(path, spawn::config_text(data_dir, socket, extra)).unwrap();
 }
 
 /// One HTTP/1.1 request over a Unix socket with `Connection: close`.

@@ -1,12 +1,12 @@
 //! Dream-cycle benchmarks.
 //!
-//! `memd bench gists FILE`: gist quality on a LoCoMo-format file, in
+//! `memd-bench gists FILE`: gist quality on a LoCoMo-format file, in
 //! process. Every session is summarised by the extractive provider and by
 //! lead-k (the session's first sentences up to the same length), and each is
 //! scored against the data set's own session summary: ROUGE-1 and ROUGE-L F1
 //! over lower-cased word tokens, and the cosine of MiniLM vectors.
 //!
-//! `memd bench dream --socket S`: a running daemon is given N synthetic
+//! `memd-bench dream --socket S`: a running daemon is given N synthetic
 //! sessions, then timed: a forced pass until caught up (wall time, the
 //! daemon's peak RSS), and recall p50/p95 while idle and while the pass runs.
 
@@ -18,10 +18,10 @@ use bytes::Bytes;
 use hyper::Method;
 use serde_json::{Value, json};
 
-use crate::ctl::Connection;
-use crate::dream::extractive;
-use crate::dream::text::Turn;
-use crate::embed::{Embedder, HashEmbedder};
+use memd::ctl::Connection;
+use memd::dream::extractive;
+use memd::dream::text::Turn;
+use memd::embed::{Embedder, HashEmbedder};
 
 /// Lower-cased alphanumeric word tokens.
 fn tokens(s: &str) -> Vec<String> {
@@ -168,7 +168,7 @@ pub async fn gists(
     );
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<Value> {
         let embedder: Arc<dyn Embedder> = match &model_dir {
-            Some(d) => Arc::new(crate::embed::local::LocalEmbedder::load(d, 0)?),
+            Some(d) => Arc::new(memd::embed::local::LocalEmbedder::load(d, 0)?),
             None => Arc::new(HashEmbedder::new()),
         };
         let (mut ext, mut lead, mut lead_h) = (Score::default(), Score::default(), Score::default());
@@ -294,7 +294,7 @@ pub async fn pass(
             buf.push_str(
                 &json!({"session_id": format!("bd-{s}"), "namespace": ns, "role": "user",
                     "content": format!("{speaker}: {}", text.join(" ")), "ext_id": format!("{s}-{t}"),
-                    "created_at": crate::time::to_rfc3339(at)})
+                    "created_at": memd::time::to_rfc3339(at)})
                 .to_string(),
             );
             buf.push('\n');

@@ -1,82 +1,17 @@
-//! `memd bench core`: drives a running daemon over its socket the way a
+//! `memd-bench core`: drives a running daemon over its socket the way a
 //! client would, and reports import rate, recall latency percentiles and the
-//! daemon's peak RSS. Timing lives here, never in tests.
-
-pub mod dream;
-pub mod sources;
-pub mod vectors;
+//! daemon's peak RSS.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::Method;
+use memd::ctl::Connection;
 use serde_json::{Value, json};
 
-use crate::ctl::Connection;
+use crate::{Rng, peak_rss_kib, percentile, sentence, vocabulary};
 
-/// xorshift64*: deterministic, dependency-free, good enough for test data.
-pub(crate) struct Rng(pub u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-const SYLLABLES: &[&str] = &[
-    "ka", "lo", "mi", "ra", "te", "su", "no", "vi", "da", "pe", "zo", "ri", "mu", "sa", "ne", "to",
-    "ba", "le", "fi", "go", "ha", "ju", "ke", "ma",
-];
-
-pub(crate) fn vocabulary(rng: &mut Rng, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|_| {
-            let len = 2 + rng.below(3);
-            (0..len)
-                .map(|_| SYLLABLES[rng.below(SYLLABLES.len())])
-                .collect()
-        })
-        .collect()
-}
-
-/// Word frequencies follow a rough Zipf law, like real text.
-pub(crate) fn sentence(rng: &mut Rng, vocab: &[String], words: usize) -> String {
-    (0..words)
-        .map(|_| {
-            let r = rng.below(vocab.len()) + 1;
-            let idx = (vocab.len() as f64).powf(rng.below(1000) as f64 / 1000.0) as usize;
-            vocab[(idx + r / 97) % vocab.len()].as_str()
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-pub(crate) fn peak_rss_kib(pid: u64) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-pub async fn core(o: crate::cli::CoreArgs) -> anyhow::Result<()> {
+pub async fn run(o: crate::cli::CoreArgs) -> anyhow::Result<()> {
     let crate::cli::CoreArgs {
         socket,
         exchanges,
@@ -367,105 +302,4 @@ async fn checkpoint_under_writes(socket: &std::path::Path) -> anyhow::Result<Val
         "write_ms_during": stats(&during),
         "write_ms_before": stats(&before),
     }))
-}
-
-fn refs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-const PEER_WORDS: &str = "the a we my friend went to park yesterday morning because weather was lovely and \
-    then bought coffee near station while talking about new job painting class dog cat \
-    garden trip summer family dinner book music guitar lesson doctor appointment";
-
-fn peer_sentence(rng: &mut Rng, n: usize) -> String {
-    let words: Vec<&str> = PEER_WORDS.split_whitespace().collect();
-    let mut s: String = (0..n)
-        .map(|_| words[rng.below(words.len())])
-        .collect::<Vec<_>>()
-        .join(" ");
-    if let Some(first) = s.get_mut(0..1) {
-        first.make_ascii_uppercase();
-    }
-    s.push('.');
-    s
-}
-
-/// In-process embedding benchmark of the local model.
-pub async fn embed(
-    model_dir: &std::path::Path,
-    threads: Option<usize>,
-    json_out: bool,
-) -> anyhow::Result<()> {
-    use crate::embed::Embedder;
-    let threads =
-        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let dir = model_dir.to_owned();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let model = crate::embed::local::LocalEmbedder::load(&dir, threads)?;
-        let mut rng = Rng(7);
-        let short: Vec<String> = (0..640).map(|_| peer_sentence(&mut rng, 12)).collect();
-        let long: Vec<String> = (0..128).map(|_| peer_sentence(&mut rng, 200)).collect();
-        model.embed(&refs(&short[..32]))?;
-        let mut lat = Vec::new();
-        for q in &short[..300] {
-            let t = Instant::now();
-            model.embed(&[q.as_str()])?;
-            lat.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        lat.sort_by(|a, b| a.total_cmp(b));
-        let rate = |texts: &[String], batch: usize| -> anyhow::Result<f64> {
-            let t = Instant::now();
-            for chunk in texts.chunks(batch) {
-                model.embed(&refs(chunk))?;
-            }
-            Ok(texts.len() as f64 / t.elapsed().as_secs_f64())
-        };
-        let tokens_short = model.token_ids(&refs(&short[..32]))?.iter().map(Vec::len).sum::<usize>() as f64 / 32.0;
-        let tokens_long = model.token_ids(&refs(&long[..8]))?.iter().map(Vec::len).sum::<usize>() as f64 / 8.0;
-        let report = json!({
-            "runtime": format!("memd local f32, {threads} threads"),
-            "query_ms": {"p50": percentile(&lat, 50.0), "p95": percentile(&lat, 95.0), "p99": percentile(&lat, 99.0)},
-            "short_per_s": {"batch1": rate(&short[..200], 1)?, "batch32": rate(&short, 32)?},
-            "long_per_s": {"batch1": rate(&long[..32], 1)?, "batch32": rate(&long, 32)?},
-            "tokens_per_sentence": {"short": tokens_short, "long": tokens_long},
-        });
-        if json_out {
-            println!("{report}");
-        } else {
-            for (k, v) in report.as_object().unwrap() {
-                println!("{k:20} {v}");
-            }
-        }
-        Ok(())
-    })
-    .await?
-}
-
-pub async fn vectors_cmd(a: crate::cli::VectorsArgs) -> anyhow::Result<()> {
-    let mut params = crate::index::Params::default();
-    if let Some(f) = a.cell_factor {
-        params.cell_factor = f;
-    }
-    let e2e = a.e2e.then(|| vectors::E2eArgs {
-        dir: a.dir.clone(),
-        results: a.results.clone(),
-        max_queries: a.max_queries,
-        nprobe: a.e2e_nprobe,
-        workdir: a.workdir.clone(),
-    });
-    if !a.skip_in_process {
-        let args = vectors::InProcessArgs {
-            dir: a.dir,
-            results: a.results,
-            max_queries: a.max_queries,
-            nprobe: a.nprobe,
-            params,
-            workdir: a.workdir,
-        };
-        tokio::task::spawn_blocking(move || vectors::in_process(args)).await??;
-    }
-    match e2e {
-        Some(args) => vectors::e2e(args).await,
-        None => Ok(()),
-    }
 }

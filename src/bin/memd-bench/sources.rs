@@ -1,5 +1,5 @@
-//! `memd bench sources`: full-sync rate and change → recallable latency of
-//! database sources, measured through a daemon of this binary.
+//! `memd-bench sources`: full-sync rate and change → recallable latency of
+//! database sources, measured through a `memd` daemon started here.
 //!
 //! For each source type (a SQLite file made here; PostgreSQL when
 //! `--pg-url` is given) it fills a table with `--rows` rows, starts a
@@ -12,7 +12,7 @@
 //! = 1) and then through LISTEN/NOTIFY with the trigger of
 //! `memd sources trigger-sql`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -20,66 +20,16 @@ use serde_json::{Value, json};
 use tokio::task::block_in_place;
 
 use crate::cli::SourcesBenchArgs;
+use crate::daemon::Daemon;
 
-struct Daemon {
-    child: std::process::Child,
-    socket: PathBuf,
-}
+/// How long a daemon may take to start.
+const READY: Duration = Duration::from_secs(300);
 
-impl Daemon {
-    fn start(root: &Path, embed: &str, sources: &str) -> anyhow::Result<Self> {
-        let socket = root.join("memd.sock");
-        let config = root.join("memd.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[daemon]\ndata_dir = {:?}\nsocket = {:?}\n[log]\nlevel = \"warn\"\n{embed}\n\
-                 [checkpoint]\ninterval_s = 0\non_shutdown = false\n{sources}",
-                root.join("data"),
-                socket
-            ),
-        )?;
-        let log = std::fs::File::create(root.join("daemon.log"))?;
-        let child = std::process::Command::new(std::env::current_exe()?)
-            .arg("daemon")
-            .arg("--config")
-            .arg(&config)
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        let mut d = Self { child, socket };
-        let until = Instant::now() + Duration::from_secs(300);
-        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
-            if let Some(st) = d.child.try_wait()? {
-                bail!(
-                    "the daemon exited during start-up ({st}); see {}/daemon.log",
-                    root.display()
-                );
-            }
-            anyhow::ensure!(Instant::now() < until, "the daemon did not become ready");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(d)
-    }
-
-    fn stop(mut self) -> anyhow::Result<()> {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let st = self.child.wait()?;
-        anyhow::ensure!(st.success(), "the daemon exited with {st}");
-        Ok(())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// The daemon's config besides the data dir and socket.
+fn config(embed: &str, sources: &str) -> String {
+    format!(
+        "[log]\nlevel = \"warn\"\n{embed}\n[checkpoint]\ninterval_s = 0\non_shutdown = false\n{sources}"
+    )
 }
 
 async fn call(
@@ -88,7 +38,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let mut c = crate::ctl::Connection::open(socket).await?;
+    let mut c = memd::ctl::Connection::open(socket).await?;
     c.call(method, path, body)
         .await?
         .map_err(|e| anyhow::anyhow!("{path}: {e}"))
@@ -110,7 +60,7 @@ fn text_of(i: i64) -> (String, String) {
 
 /// `p` in percent (50 = the median), over sorted values.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    crate::bench::vectors::interpolated(sorted, p)
+    crate::vectors::interpolated(sorted, p)
 }
 
 struct Measured {
@@ -313,7 +263,7 @@ pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
              [sources.sqlite.tables.products]\ntext_columns = [\"name\", \"description\"]\n{cursor}"
         );
         let started = Instant::now();
-        let d = block_in_place(|| Daemon::start(&root, &embed_cfg, &src))?;
+        let mut d = block_in_place(|| Daemon::start(&root, &config(&embed_cfg, &src), READY))?;
         let m = measure_sync(
             &d.socket,
             "shop",
@@ -395,7 +345,7 @@ pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
              [sources.postgres.tables.memd_bench_items]\ntext_columns = [\"name\", \"description\"]\ncursor_column = \"updated_at\"\n"
         );
         let started = Instant::now();
-        let d = block_in_place(|| Daemon::start(&root, &embed_cfg, &src))?;
+        let mut d = block_in_place(|| Daemon::start(&root, &config(&embed_cfg, &src), READY))?;
         let m = measure_sync(
             &d.socket,
             "pgbench",
@@ -410,7 +360,7 @@ pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
         let mut notify = Vec::new();
         for (mode, out) in [("poll", &mut poll), ("notify", &mut notify)] {
             if mode == "notify" {
-                let pg = crate::sources::config::PostgresSource {
+                let pg = memd::sources::config::PostgresSource {
                     name: "pgbench".into(),
                     url: url.clone(),
                     password_env: None,
@@ -423,7 +373,7 @@ pub async fn run(a: SourcesBenchArgs) -> anyhow::Result<()> {
                     connect_timeout_s: 5,
                 };
                 client
-                    .batch_execute(&crate::sources::postgres::trigger_sql(
+                    .batch_execute(&memd::sources::postgres::trigger_sql(
                         &pg,
                         "memd_bench_items",
                     )?)

@@ -1,4 +1,4 @@
-//! `memd bench vectors DIR`: memd's vector index on the data sets of
+//! `memd-bench vectors DIR`: memd's vector index on the data sets of
 //! `shared/bench/gen.py`, measured the way `shared/bench/peers.py`
 //! measures the peer vector stores (same files, same columns, same
 //! results file), so one table shows memd beside them.
@@ -11,7 +11,9 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::task::block_in_place;
 
-use crate::index::{Params, VectorIndex, persist};
+use memd::index::{Params, VectorIndex, persist};
+
+use crate::daemon::Daemon;
 
 /// A data set written by `gen.py --out DIR`.
 pub struct DataSet {
@@ -220,7 +222,7 @@ pub fn in_process(a: InProcessArgs) -> anyhow::Result<()> {
     let ds = DataSet::load(&a.dir, a.max_queries)?;
     let results = a.results.unwrap_or_else(|| a.dir.join("results.jsonl"));
     println!(
-        "memd bench vectors: {} {} x {}, {} queries, results -> {}",
+        "memd-bench vectors: {} {} x {}, {} queries, results -> {}",
         ds.kind,
         ds.n,
         ds.dim,
@@ -298,97 +300,18 @@ pub struct E2eArgs {
     pub workdir: PathBuf,
 }
 
-/// A daemon of this binary on a fresh data dir under `workdir`.
-struct Daemon {
-    child: std::process::Child,
-    socket: PathBuf,
-    data_dir: PathBuf,
-    config: PathBuf,
-}
-
-impl Daemon {
-    fn start(root: &Path, nprobe: usize) -> anyhow::Result<Self> {
-        let socket = root.join("memd.sock");
-        let data_dir = root.join("data");
-        let config = root.join("memd.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[daemon]\ndata_dir = {:?}\nsocket = {:?}\n[log]\nlevel = \"warn\"\n\
-                 [embed]\nprovider = \"hash\"\n[index]\nnprobe = {nprobe}\n\
-                 [checkpoint]\ninterval_s = 0\nkeep = 1\non_shutdown = true\n",
-                data_dir, socket
-            ),
-        )?;
-        let mut d = Self {
-            child: Self::spawn(&config, root)?,
-            socket,
-            data_dir,
-            config,
-        };
-        d.wait_ready()?;
-        Ok(d)
-    }
-
-    fn spawn(config: &Path, root: &Path) -> anyhow::Result<std::process::Child> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(root.join("daemon.log"))?;
-        Ok(std::process::Command::new(std::env::current_exe()?)
-            .arg("daemon")
-            .arg("--config")
-            .arg(config)
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()?)
-    }
-
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let until = Instant::now() + std::time::Duration::from_secs(600);
-        while Instant::now() < until {
-            if let Some(st) = self.child.try_wait()? {
-                bail!("the daemon exited during start-up ({st}); see its daemon.log");
-            }
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        bail!("the daemon did not become ready in 600 s")
-    }
-
-    fn stop(&mut self) -> anyhow::Result<()> {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let st = self.child.wait()?;
-        anyhow::ensure!(st.success(), "the daemon exited with {st} on SIGTERM");
-        Ok(())
-    }
-
-    fn restart(&mut self) -> anyhow::Result<f64> {
-        self.stop()?;
-        let root = self.config.parent().expect("config in root").to_owned();
-        let t = Instant::now();
-        self.child = Self::spawn(&self.config, &root)?;
-        self.wait_ready()?;
-        Ok(t.elapsed().as_secs_f64())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// The e2e daemon's config besides the data dir and socket: the hash
+/// embedder (the vectors come with the exchanges), the index layout saved
+/// by the shutdown checkpoint.
+fn e2e_config(nprobe: usize) -> String {
+    format!(
+        "[log]\nlevel = \"warn\"\n[embed]\nprovider = \"hash\"\n[index]\nnprobe = {nprobe}\n\
+         [checkpoint]\ninterval_s = 0\nkeep = 1\non_shutdown = true\n"
+    )
 }
 
 async fn status(socket: &Path) -> anyhow::Result<Value> {
-    let mut c = crate::ctl::Connection::open(socket).await?;
+    let mut c = memd::ctl::Connection::open(socket).await?;
     c.call(hyper::Method::GET, "/v1/status", None)
         .await?
         .map_err(|e| anyhow::anyhow!("status: {e}"))
@@ -402,7 +325,7 @@ async fn recall_pass(
     texts: &[String],
     mode: &str,
 ) -> anyhow::Result<(QueryStats, Vec<Vec<i64>>)> {
-    let mut conn = crate::ctl::Connection::open(socket).await?;
+    let mut conn = memd::ctl::Connection::open(socket).await?;
     let q = ds.query_count();
     let warm = ds.warmup();
     let mut lat = Vec::with_capacity(q);
@@ -462,9 +385,15 @@ pub async fn e2e(a: E2eArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| a.dir.join("results.jsonl"));
     std::fs::create_dir_all(&a.workdir)?;
     let root = tempfile_dir(&a.workdir)?;
-    let mut daemon = block_in_place(|| Daemon::start(&root, a.nprobe))?;
+    let mut daemon = block_in_place(|| {
+        Daemon::start(
+            &root,
+            &e2e_config(a.nprobe),
+            std::time::Duration::from_secs(600),
+        )
+    })?;
     println!(
-        "memd bench vectors --e2e: daemon on {} (data {})",
+        "memd-bench vectors --e2e: daemon on {} (data {})",
         daemon.socket.display(),
         daemon.data_dir.display()
     );
@@ -486,7 +415,7 @@ pub async fn e2e(a: E2eArgs) -> anyhow::Result<()> {
     for c in 0..conns {
         let (ds, texts, socket) = (ds.clone(), texts.clone(), daemon.socket.clone());
         tasks.push(tokio::spawn(async move {
-            let mut conn = crate::ctl::Connection::open(&socket).await?;
+            let mut conn = memd::ctl::Connection::open(&socket).await?;
             let mut start = c * batch;
             while start < ds.n {
                 let end = (start + batch).min(ds.n);
@@ -539,7 +468,7 @@ pub async fn e2e(a: E2eArgs) -> anyhow::Result<()> {
     let (vec_stats, tops_before) = recall_pass(&ds, &daemon.socket, &texts, "vector").await?;
     let (hyb_stats, _) = recall_pass(&ds, &daemon.socket, &texts, "hybrid").await?;
     let rss = |pid: u64| super::peak_rss_kib(pid).map_or(0.0, |k| k as f64 / 1024.0);
-    let daemon_rss = rss(daemon.child.id() as u64);
+    let daemon_rss = rss(daemon.pid());
 
     let restart_s = block_in_place(|| daemon.restart())?;
     let st2 = status(&daemon.socket).await?;
@@ -604,4 +533,34 @@ fn dir_mb(dir: &Path) -> f64 {
                 / 1048576.0
         })
         .unwrap_or(0.0)
+}
+
+/// In process, then (with --e2e) through a daemon.
+pub async fn run(a: crate::cli::VectorsArgs) -> anyhow::Result<()> {
+    let mut params = Params::default();
+    if let Some(f) = a.cell_factor {
+        params.cell_factor = f;
+    }
+    let e2e_args = a.e2e.then(|| E2eArgs {
+        dir: a.dir.clone(),
+        results: a.results.clone(),
+        max_queries: a.max_queries,
+        nprobe: a.e2e_nprobe,
+        workdir: a.workdir.clone(),
+    });
+    if !a.skip_in_process {
+        let args = InProcessArgs {
+            dir: a.dir,
+            results: a.results,
+            max_queries: a.max_queries,
+            nprobe: a.nprobe,
+            params,
+            workdir: a.workdir,
+        };
+        tokio::task::spawn_blocking(move || in_process(args)).await??;
+    }
+    match e2e_args {
+        Some(args) => e2e(args).await,
+        None => Ok(()),
+    }
 }
