@@ -14,6 +14,7 @@
 //! - shutdown cancels the token: a pass stops at the next safe point (between
 //!   sessions, or by abandoning an LLM call in flight, which writes nothing).
 
+pub mod action;
 pub mod backlog;
 pub mod drives;
 pub mod extractive;
