@@ -1,11 +1,11 @@
 //! Reading the consolidated tiers back (API, context pack).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Value, json};
 
 use crate::store::StoreError;
 
-fn parse(s: String) -> Value {
+pub(super) fn parse(s: String) -> Value {
     serde_json::from_str(&s).unwrap_or(Value::Null)
 }
 
@@ -110,34 +110,6 @@ pub fn self_state(conn: &Connection, ns: &str) -> Result<Option<Value>, StoreErr
             },
         )
         .optional()?)
-}
-
-pub fn runs(conn: &Connection, ns: Option<&str>, limit: usize) -> Result<Vec<Value>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, namespace, trigger, dry_run, started_at, ended_at, outcome, drives_before, drives_after,
-                actions, llm_calls, tokens_in, tokens_out, errors, note
-         FROM dream_runs WHERE ?1 IS NULL OR namespace = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let v = stmt
-        .query_map(params![ns, limit as i64], |r| {
-            Ok(json!({
-                "id": r.get::<_, i64>(0)?,
-                "namespace": r.get::<_, String>(1)?,
-                "trigger": r.get::<_, String>(2)?,
-                "dry_run": r.get::<_, bool>(3)?,
-                "started_at": crate::time::to_rfc3339(r.get(4)?),
-                "ended_at": r.get::<_, Option<i64>>(5)?.map(crate::time::to_rfc3339),
-                "outcome": r.get::<_, String>(6)?,
-                "drives_before": r.get::<_, Option<String>>(7)?.map(parse),
-                "drives_after": r.get::<_, Option<String>>(8)?.map(parse),
-                "actions": parse(r.get(9)?),
-                "llm": {"calls": r.get::<_, i64>(10)?, "tokens_in": r.get::<_, i64>(11)?, "tokens_out": r.get::<_, i64>(12)?},
-                "errors": parse(r.get(13)?),
-                "note": r.get::<_, Option<String>>(14)?,
-            }))
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(v)
 }
 
 /// A session's turns, oldest first, as the consolidators read them.

@@ -105,7 +105,7 @@ pub async fn runs(
     let ns = q.namespace.clone();
     let runs = state
         .store
-        .read(move |c| crate::dream::read::runs(c, ns.as_deref(), limit))
+        .read(move |c| crate::dream::runs::list(c, ns.as_deref(), limit))
         .await?;
     Ok(Json(json!({"runs": runs})))
 }
