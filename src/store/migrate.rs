@@ -18,6 +18,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0004_items", include_str!("migrations/0004_items.sql")),
     ("0005_sources", include_str!("migrations/0005_sources.sql")),
+    (
+        "0006_exchanges_by_time",
+        include_str!("migrations/0006_exchanges_by_time.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
