@@ -15,6 +15,8 @@ pub mod ctl;
 pub mod daemon;
 pub mod dream;
 pub mod embed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod index;
 pub mod logging;
