@@ -17,6 +17,8 @@ pub mod dream;
 pub mod embed;
 pub mod events;
 pub mod fsperm;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod index;
 pub mod logging;

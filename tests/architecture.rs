@@ -18,6 +18,9 @@ const DEBT: &[&str] = &[
     "long: src/index/segment.rs",
     "long: src/store/writer.rs",
     "too_many_arguments: src/embed/bert.rs",
+    // The fuzz harnesses' entry points (issue 17): to split per target.
+    "long: src/fuzzing.rs",
+    "rusqlite: src/fuzzing.rs",
     // The dream cycle's SQL, split by concern; next: typed store methods.
     "rusqlite: src/dream/backlog.rs",
     "rusqlite: src/dream/coherence.rs",

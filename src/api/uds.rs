@@ -185,7 +185,9 @@ pub struct ConnState {
 }
 
 impl ConnState {
-    fn new(uid: u32) -> Self {
+    /// A fresh, idle connection of `uid` (the listener makes these; tests
+    /// and the fuzz harness make their own).
+    pub fn new(uid: u32) -> Self {
         Self {
             uid,
             busy: AtomicUsize::new(0),

@@ -7,7 +7,7 @@
 //! tables, the vector index) is not exported: it is rebuilt on import.
 //! A later tier joins the export by adding its table to [`TABLES`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -47,6 +47,15 @@ pub fn header(schema_version: u32) -> Value {
     })
 }
 
+/// Each column's declared type, by name.
+fn column_types(conn: &Connection, table: &str) -> Result<HashMap<String, String>, StoreError> {
+    let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_info(?1)")?;
+    let cols = stmt
+        .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(cols)
+}
+
 pub fn columns(conn: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
     let cols: Vec<String> = stmt
@@ -63,6 +72,22 @@ fn to_json(v: ValueRef<'_>) -> Value {
         ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => json!({"$base64": B64.encode(b)}),
     }
+}
+
+/// Whether `v` may go into a column declared `declared` (the store's
+/// columns are INTEGER, REAL, TEXT or BLOB). SQLite itself would keep a
+/// string in an INTEGER column, which memd then cannot read: every later
+/// read of the row would fail.
+fn fits(declared: &str, v: &SqlValue) -> bool {
+    matches!(
+        (declared.to_ascii_uppercase().as_str(), v),
+        (_, SqlValue::Null)
+            | ("", _)
+            | ("INTEGER", SqlValue::Integer(_))
+            | ("REAL", SqlValue::Integer(_) | SqlValue::Real(_))
+            | ("TEXT", SqlValue::Text(_))
+            | ("BLOB", SqlValue::Blob(_))
+    )
 }
 
 fn to_sql(v: &Value) -> Result<SqlValue, String> {
@@ -159,8 +184,9 @@ pub fn parse_record(line: &str) -> Result<Record, String> {
     })
 }
 
-/// Inserts records (inside the caller's transaction). Column names are
-/// checked against the table's schema; values are bound parameters.
+/// Inserts records (inside the caller's transaction). Column names and
+/// value types are checked against the table's schema; values are bound
+/// parameters.
 /// `model_map` maps exported embedding-model ids to this store's, so a
 /// model the store already registered keeps its id; exchanges are rewritten
 /// through it.
@@ -169,7 +195,7 @@ pub fn insert_records(
     records: &[Record],
     model_map: &mut HashMap<i64, i64>,
 ) -> Result<(), StoreError> {
-    let mut known: HashMap<&str, HashSet<String>> = HashMap::new();
+    let mut known: HashMap<&str, HashMap<String, String>> = HashMap::new();
     for rec in records {
         let table = TABLES
             .iter()
@@ -177,12 +203,12 @@ pub fn insert_records(
             .find(|t| *t == rec.table)
             .ok_or_else(|| StoreError::Invalid(format!("unknown table `{}`", rec.table)))?;
         if !known.contains_key(table) {
-            known.insert(table, columns(conn, table)?.into_iter().collect());
+            known.insert(table, column_types(conn, table)?);
         }
         let cols = &known[table];
         let mut row = rec.row.clone();
         for c in row.keys() {
-            if !cols.contains(c) {
+            if !cols.contains_key(c) {
                 return Err(StoreError::Invalid(format!(
                     "table `{table}` has no column `{c}`"
                 )));
@@ -215,7 +241,7 @@ pub fn insert_records(
                     if taken {
                         row.remove("id");
                     }
-                    insert_row(conn, table, &row)?;
+                    insert_row(conn, table, &row, cols)?;
                     conn.last_insert_rowid()
                 }
             };
@@ -234,12 +260,17 @@ pub fn insert_records(
             })?;
             row.insert("embed_model_id".into(), json!(new));
         }
-        insert_row(conn, table, &row)?;
+        insert_row(conn, table, &row, cols)?;
     }
     Ok(())
 }
 
-fn insert_row(conn: &Connection, table: &str, row: &Map<String, Value>) -> Result<(), StoreError> {
+fn insert_row(
+    conn: &Connection,
+    table: &str,
+    row: &Map<String, Value>,
+    types: &HashMap<String, String>,
+) -> Result<(), StoreError> {
     let names: Vec<String> = row.keys().map(|k| format!("\"{k}\"")).collect();
     let marks: Vec<String> = (1..=row.len()).map(|i| format!("?{i}")).collect();
     let sql = format!(
@@ -248,8 +279,15 @@ fn insert_row(conn: &Connection, table: &str, row: &Map<String, Value>) -> Resul
         marks.join(", ")
     );
     let values = row
-        .values()
-        .map(to_sql)
+        .iter()
+        .map(|(c, v)| {
+            let value = to_sql(v)?;
+            let declared = types.get(c).map_or("", String::as_str);
+            if !fits(declared, &value) {
+                return Err(format!("`{table}.{c}` holds {declared} values, not {v}"));
+            }
+            Ok(value)
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(StoreError::Invalid)?;
     conn.prepare_cached(&sql)?
@@ -312,6 +350,37 @@ mod tests {
         }
         assert!(to_sql(&json!([1])).is_err());
         assert!(to_sql(&json!({"x": 1})).is_err());
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_refused() {
+        // Found by fuzzing (import_line): SQLite keeps `"abc"` in an
+        // INTEGER column, and every later read of the session failed.
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&mut conn).unwrap();
+        for (row, column) in [
+            (
+                r#"{"id":"s","namespace":"n","created_at":"abc","updated_at":1}"#,
+                "created_at",
+            ),
+            (
+                r#"{"id":"s","namespace":"n","created_at":0.5,"updated_at":1}"#,
+                "created_at",
+            ),
+            (
+                r#"{"id":7,"namespace":"n","created_at":1,"updated_at":1}"#,
+                "id",
+            ),
+        ] {
+            let rec = parse_record(&format!(r#"{{"table":"sessions","row":{row}}}"#)).unwrap();
+            let err = insert_records(&conn, &[rec], &mut HashMap::new()).unwrap_err();
+            assert!(err.to_string().contains(column), "{row}: {err}");
+        }
+        let rec = parse_record(r#"{"table":"sessions","row":{"id":"s","namespace":"n","created_at":1,"updated_at":null}}"#).unwrap();
+        let err = insert_records(&conn, &[rec], &mut HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("NOT NULL"), "{err}");
+        let rec = parse_record(r#"{"table":"sessions","row":{"id":"s","namespace":"n","created_at":1,"updated_at":2}}"#).unwrap();
+        insert_records(&conn, &[rec], &mut HashMap::new()).unwrap();
     }
 
     #[test]
