@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Check, at_least, first, not_empty};
+use super::check::{Check, at_least, between, first, not_empty};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -41,6 +41,7 @@ impl CheckpointConfig {
     pub(super) fn validate(&self) -> Check {
         first([
             at_least("checkpoint.keep", self.keep, 1),
+            between("checkpoint.interval_s", self.interval_s, 0, 365 * 24 * 3600),
             at_least("checkpoint.pages_per_step", self.pages_per_step, 1),
             not_empty("checkpoint.dir", self.dir.as_deref()),
         ])

@@ -158,7 +158,16 @@ impl DreamConfig {
             at_least("dream.era_chars", self.era_chars, 1),
             at_least("dream.openai.max_input_chars", o.max_input_chars, 1),
             at_least("dream.keep_runs", self.keep_runs, 1),
-            at_least("dream.max_pass_s", self.max_pass_s, 1),
+            // Upper bounds keep deadlines and millisecond sums from
+            // overflowing (found by the config fuzz target).
+            between("dream.max_pass_s", self.max_pass_s, 1, 7 * 24 * 3600),
+            between("dream.idle_after_s", self.idle_after_s, 0, 365 * 24 * 3600),
+            between(
+                "dream.session_idle_s",
+                self.session_idle_s,
+                0,
+                365 * 24 * 3600,
+            ),
             at_least("dream.max_attempts", self.max_attempts, 1),
             at_least("dream.openai.max_tokens", o.max_tokens, 1),
             between("dream.openai.temperature", o.temperature, 0.0, 2.0),

@@ -551,6 +551,27 @@ mod tests {
             ("[index]\nnprobe = 0\n", "index.nprobe"),
             ("[index]\ncell_factor = 0.0\n", "index.cell_factor"),
             ("[store]\nread_connections = 0\n", "store.read_connections"),
+            // Values that overflowed deadlines or rusqlite's i32 timeout.
+            (
+                "[store]\nbusy_timeout_ms = 99999999999\n",
+                "store.busy_timeout_ms",
+            ),
+            (
+                "[dream]\nmax_pass_s = 18446744073709551615\n",
+                "dream.max_pass_s",
+            ),
+            (
+                "[dream]\nidle_after_s = 18446744073709551615\n",
+                "dream.idle_after_s",
+            ),
+            (
+                "[dream]\nsession_idle_s = 9223372036854775807\n",
+                "dream.session_idle_s",
+            ),
+            (
+                "[checkpoint]\ninterval_s = 18446744073709551615\n",
+                "checkpoint.interval_s",
+            ),
             ("[store]\nsynchronous = \"off\"\n", "store.synchronous"),
             ("[dream]\nschedule = \"every day\"\n", "dream.schedule"),
             ("[dream]\ntimezone = \"Mars/Olympus\"\n", "dream.timezone"),
