@@ -1,6 +1,6 @@
 //! `[index]`: the in-memory vector index. `IndexConfig::params()`, which
 //! turns these settings into the index's own parameters, lives beside those
-//! parameters in `crate::index`, so this module needs nothing from it.
+//! parameters in the index module, so this module needs nothing from it.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,18 +52,5 @@ impl IndexConfig {
             ),
             at_least("index.nprobe", self.nprobe, 1),
         ])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_the_index_defaults() {
-        assert_eq!(
-            IndexConfig::default().params(),
-            crate::index::Params::default()
-        );
     }
 }

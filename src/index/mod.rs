@@ -284,6 +284,14 @@ pub fn recluster(index: &std::sync::RwLock<VectorIndex>, namespace: &str) -> Opt
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_configured_defaults_are_the_index_defaults() {
+        assert_eq!(
+            crate::config::IndexConfig::default().params(),
+            Params::default()
+        );
+    }
+
     fn unit(dim: usize, hot: usize) -> Vec<f32> {
         let mut v = vec![0.0; dim];
         v[hot] = 1.0;

@@ -532,6 +532,14 @@ pub(crate) fn load_index(
 mod tests {
     use super::*;
 
+    #[test]
+    fn sources_default_namespace_is_the_stores() {
+        assert_eq!(
+            crate::config::sources::DEFAULT_NAMESPACE,
+            types::DEFAULT_NAMESPACE
+        );
+    }
+
     fn open(dir: &Path) -> Store {
         let model = ModelSpec {
             name: "test".into(),
