@@ -88,10 +88,12 @@ pub fn fts_query(data: &[u8]) {
     };
     let query = String::from_utf8_lossy(rest);
     thread_local! {
-        static FTS: (rusqlite::Connection, std::collections::HashSet<String>, lexical::DfCache) =
-            fts_fixture();
+        static FTS: (store::FtsFixture, std::collections::HashSet<String>) = (
+            store::FtsFixture::new().expect("FTS fixture"),
+            lexical::STOPWORDS.iter().map(|s| s.to_string()).collect(),
+        );
     }
-    FTS.with(|(conn, stop, cache)| {
+    FTS.with(|(fixture, stop)| {
         let terms = lexical::terms(&query, stop);
         assert!(terms.len() <= 64, "{} terms", terms.len());
         for t in &terms {
@@ -100,44 +102,18 @@ pub fn fts_query(data: &[u8]) {
         }
         let max_df = [1.0, 0.5, 0.1, 0.0][(sel & 3) as usize];
         let max_terms = [1000, 8, 2, 1][((sel >> 2) & 3) as usize];
-        let kept = lexical::prune_common(conn, terms.clone(), max_df, 2, max_terms, cache)
-            .unwrap_or_else(|e| panic!("pruning {terms:?}: {e}"));
-        assert!(kept.iter().all(|t| terms.contains(t)));
-        let Some(expr) = lexical::or_expression(&kept) else {
-            assert!(kept.is_empty());
-            return;
-        };
         let session = (sel & 16 != 0).then_some("s1");
-        lexical::search_exchanges(conn, &expr, "default", session, 10)
-            .unwrap_or_else(|e| panic!("FTS5 refuses {expr:?} (from {query:?}): {e}"));
         let tiers: Vec<Tier> = Tier::ALL
             .iter()
             .copied()
             .filter(|t| sel & 32 == 0 || *t != Tier::Exchange)
             .collect();
-        store::items::search_items(conn, &expr, &tiers, "default", 10)
-            .unwrap_or_else(|e| panic!("FTS5 (items) refuses {expr:?} (from {query:?}): {e}"));
+        let done = fixture
+            .search(terms.clone(), max_df, max_terms, session, &tiers)
+            .unwrap_or_else(|e| panic!("{e} (from {query:?}, terms {terms:?})"));
+        assert!(done.kept.iter().all(|t| terms.contains(t)));
+        assert_eq!(done.expression.is_none(), done.kept.is_empty());
     });
-}
-
-fn fts_fixture() -> (
-    rusqlite::Connection,
-    std::collections::HashSet<String>,
-    lexical::DfCache,
-) {
-    let mut conn = rusqlite::Connection::open_in_memory().expect("in-memory SQLite");
-    store::migrate::migrate(&mut conn).expect("migrations");
-    conn.execute_batch(
-        "INSERT INTO sessions VALUES ('s1', 'default', 0, 0), ('s2', 'other', 0, 0);
-         INSERT INTO exchanges (session_id, role, content, created_at) VALUES
-           ('s1', 'user', 'the cat sat on the mat with another cat', 0),
-           ('s1', 'assistant', 'cats and dogs: NEAR(fts, 2) \"quoted\" * AND OR NOT', 0),
-           ('s2', 'user', 'Ünïcödé straße 東京 data 42', 0),
-           ('s1', 'user', 'cat cat cat common common', 0);",
-    )
-    .expect("seed rows");
-    let stop = lexical::STOPWORDS.iter().map(|s| s.to_string()).collect();
-    (conn, stop, lexical::DfCache::default())
 }
 
 // ------------------------------------------------------------- import_line

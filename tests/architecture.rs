@@ -28,8 +28,6 @@ const DEBT: &[&str] = &[
     "rusqlite: src/dream/curiosity.rs",
     "rusqlite: src/dream/runs.rs",
     "rusqlite: src/dream/read.rs",
-    "rusqlite: src/embed/queue.rs",
-    "rusqlite: src/recall/lexical.rs",
     "rusqlite: src/sources/memory.rs",
     "rusqlite: src/sources/mod.rs",
     "rusqlite: src/api/routes/dream.rs",

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::ingest::IngestError;
 use crate::recall::RecallError;
 use crate::store::StoreError;
 
@@ -65,6 +66,26 @@ impl IntoResponse for ApiError {
         }
         let body = json!({"error": {"code": self.code, "message": self.message}});
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::wire::BodyError> for ApiError {
+    fn from(e: crate::wire::BodyError) -> Self {
+        match e {
+            crate::wire::BodyError::Malformed(m) => ApiError::malformed(m),
+            crate::wire::BodyError::BadField(m) => ApiError::bad_field(m),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Invalid(m) => ApiError::invalid(m),
+            IngestError::Conflict(m) => ApiError::conflict(m),
+            IngestError::Store(e) => e.into(),
+            IngestError::Internal(m) => ApiError::internal(m),
+        }
     }
 }
 

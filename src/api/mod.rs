@@ -9,7 +9,7 @@ pub mod error;
 pub mod metrics;
 mod routes;
 pub mod uds;
-pub mod wire;
+pub use crate::wire;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -298,25 +298,9 @@ pub fn path_param(
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-/// Parses a request body (or an NDJSON line) that must be a JSON object:
-/// serde would otherwise read an array into a struct by position.
+/// [`wire::parse_object`] with the API's error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|b| *b != b'{') {
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Ok(_) => ApiError::bad_field("the request body must be a JSON object"),
-                Err(e) => ApiError::malformed(format!("request body is not valid JSON: {e}")),
-            },
-        );
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => ApiError::bad_field(e.to_string()),
-            _ => ApiError::malformed(format!("request body is not valid JSON: {e}")),
-        }
-    })
+    wire::parse_object(bytes).map_err(ApiError::from)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! One function per `memd ctl` command (or small group): the request it
-//! sends, as a [`crate::api::wire`] type, and the renderer of its answer.
+//! sends, as a [`crate::wire`] type, and the renderer of its answer.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::client::{Connection, full};
 use super::{CtlError, EXIT_DAEMON_ERROR, EXIT_OK, render};
-use crate::api::wire::{
+use crate::wire::{
     ContextIn, DreamIn, ErrorOut, ExchangeIn, ExportEnd, ImportOut, PatchIn, RecallIn, ReembedIn,
     Rejected, SyncIn,
 };

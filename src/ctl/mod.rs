@@ -1,7 +1,7 @@
 //! `memd ctl`: a thin HTTP/1.1 client of the API over the Unix socket.
 //!
 //! [`client`] holds the connection, [`commands`] one function per command
-//! (the typed request of [`crate::api::wire`] it sends), [`render`] the
+//! (the typed request of [`crate::wire`] it sends), [`render`] the
 //! human output of each answer; `--json` prints the daemon's answer as is.
 //!
 //! Exit codes: 0 ok, 1 the daemon answered with an error, 2 usage (clap),
@@ -13,9 +13,9 @@ mod render;
 
 pub use client::{ClientError, Connection, check_server_uid, resolve_socket};
 
-use crate::api::wire::{ContextIn, DreamIn, ExchangeIn, PatchIn, RecallIn, SyncIn};
 use crate::cli::{CtlArgs, CtlCommand, DreamList};
 use crate::recall::Mode;
+use crate::wire::{ContextIn, DreamIn, ExchangeIn, PatchIn, RecallIn, SyncIn};
 use commands::{ConceptOp, Tier};
 
 pub const EXIT_OK: i32 = 0;

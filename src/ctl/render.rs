@@ -1,5 +1,5 @@
 //! Human output of `memd ctl`, one function per answer, from the typed
-//! responses of [`crate::api::wire`]. `--json` prints the daemon's answer
+//! responses of [`crate::wire`]. `--json` prints the daemon's answer
 //! itself and never comes here.
 //!
 //! A value the daemon left out or sent as null prints as `-`; numbers the
@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{EXIT_DAEMON_ERROR, EXIT_OK};
-use crate::api::wire::{
+use crate::wire::{
     CheckpointOut, CheckpointsOut, ConceptOut, ContextOut, DeletedOut, DreamRun, DreamRunsOut,
     DreamStartOut, DriveLevels, ErasOut, ErrorOut, GistOut, HistoryOut, ImportAllOut, NarrativeOut,
     ProfileOut, RecallOut, ReembedOut, RememberOut, SelfStateOut, SessionsOut, SourcesOut,

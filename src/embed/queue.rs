@@ -19,10 +19,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Embedder;
-use crate::store::{Store, read};
-
-const FORCE_UPTO: &str = "reembed_all_upto";
-const FORCE_CURSOR: &str = "reembed_all_cursor";
+use crate::store::{
+    EmbeddingWork, REEMBED_CURSOR as FORCE_CURSOR, REEMBED_UPTO as FORCE_UPTO, Store,
+};
 /// How often an idle worker looks for work nobody told it about.
 const IDLE_POLL: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -77,16 +76,7 @@ impl EmbedQueue {
     pub async fn request_reembed(&self, all: bool) -> Result<i64, crate::store::StoreError> {
         let mut upto = 0;
         if all {
-            upto = self
-                .store
-                .read(|c| {
-                    Ok(
-                        c.query_row("SELECT coalesce(max(id), 0) FROM exchanges", [], |r| {
-                            r.get::<_, i64>(0)
-                        })?,
-                    )
-                })
-                .await?;
+            upto = self.store.max_exchange_id().await?;
             self.store
                 .set_embeddings(
                     Vec::new(),
@@ -108,35 +98,15 @@ impl EmbedQueue {
     }
 
     async fn backlog(&self) -> Result<(i64, i64), crate::store::StoreError> {
-        let model = self.store.model_id();
-        self.store
-            .read(move |c| read::embedding_backlog(c, model))
-            .await
+        let b = self.store.backlog(false).await?;
+        Ok((b.unembedded, b.stale))
     }
 
     pub async fn status(&self) -> Value {
-        let model = self.store.model_id();
-        let (backlog, forced) = self
-            .store
-            .read(move |c| {
-                let (unembedded, stale) = read::embedding_backlog(c, model)?;
-                let unembedded =
-                    unembedded + crate::store::items::item_embedding_backlog(c, model)?;
-                let upto: i64 = read::meta(c, FORCE_UPTO)?.and_then(|v| v.parse().ok()).unwrap_or(0);
-                let cursor: i64 = read::meta(c, FORCE_CURSOR)?.and_then(|v| v.parse().ok()).unwrap_or(0);
-                let forced: i64 = if upto > cursor {
-                    c.query_row(
-                        "SELECT count(*) FROM exchanges WHERE id > ?1 AND id <= ?2 AND embed_model_id = ?3",
-                        rusqlite::params![cursor, upto, model],
-                        |r| r.get(0),
-                    )?
-                } else {
-                    0
-                };
-                Ok((unembedded + stale, forced))
-            })
-            .await
-            .unwrap_or((-1, 0));
+        let (backlog, forced) = match self.store.backlog(true).await {
+            Ok(b) => (b.unembedded + b.items + b.stale, b.forced),
+            Err(_) => (-1, 0),
+        };
         let st = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         let rate = rate(&st.recent);
         let mut v = json!({
@@ -184,7 +154,6 @@ impl EmbedQueue {
     }
 
     async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let model = self.store.model_id();
         match self.backlog().await {
             Ok((_, stale)) if stale > 0 => {
                 tracing::info!(
@@ -204,30 +173,15 @@ impl EmbedQueue {
             if shutdown.is_cancelled() {
                 return;
             }
-            let (force_upto, force_cursor) = self
-                .store
-                .read(|c| {
-                    let upto: i64 = read::meta(c, FORCE_UPTO)?
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let cur: i64 = read::meta(c, FORCE_CURSOR)?
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    Ok((upto, cur))
-                })
-                .await
-                .unwrap_or((0, 0));
+            let forced = self.store.reembed().await.unwrap_or_default();
+            let (force_upto, force_cursor) = (forced.upto, forced.cursor);
             let from = if force_upto > force_cursor {
                 cursor.min(force_cursor)
             } else {
                 cursor
             };
             let limit = self.batch_size;
-            let rows = match self
-                .store
-                .read(move |c| read::pending_embeddings(c, model, from, force_upto, limit))
-                .await
-            {
+            let rows = match self.store.pending_exchanges(from, force_upto, limit).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read rows to embed");
@@ -336,11 +290,9 @@ impl EmbedQueue {
     /// Embeds one batch of items without a vector of the current model;
     /// returns how many were stored.
     async fn embed_items(&self) -> Result<usize, String> {
-        let model = self.store.model_id();
-        let limit = self.batch_size;
         let rows = self
             .store
-            .read(move |c| crate::store::items::pending_item_embeddings(c, model, limit))
+            .pending_items(self.batch_size)
             .await
             .map_err(|e| format!("reading items to embed: {e}"))?;
         if rows.is_empty() {
@@ -364,7 +316,7 @@ impl EmbedQueue {
             .collect();
         let stored = self
             .store
-            .write(move |ctx| ctx.set_item_embeddings(triples))
+            .set_item_embeddings(triples)
             .await
             .map_err(|e| format!("storing item vectors: {e}"))?;
         self.progress(n, 0, started.elapsed());

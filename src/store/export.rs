@@ -15,9 +15,60 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value, json};
 
-use super::StoreError;
+use super::{Store, StoreError};
 
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The whole store as export lines, and what restoring one needs.
+pub trait Exports {
+    /// Streams every exported row (header first, no end marker) from one
+    /// read transaction into `emit`, which returns false to stop; returns
+    /// the rows emitted.
+    fn export<F>(
+        &self,
+        emit: F,
+    ) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send
+    where
+        F: FnMut(String) -> bool + Send + 'static;
+
+    /// Rows of every exported table other than `embed_models`.
+    fn user_rows(&self) -> impl std::future::Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Deletes every exported row but the current model's: the state an
+    /// import into an empty store starts from (the fuzz harness's reset).
+    #[doc(hidden)]
+    fn clear_all(&self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl Exports for Store {
+    async fn export<F>(&self, emit: F) -> Result<u64, StoreError>
+    where
+        F: FnMut(String) -> bool + Send + 'static,
+    {
+        self.read(move |c| export(c, super::migrate::SCHEMA_VERSION, emit))
+            .await
+    }
+
+    async fn user_rows(&self) -> Result<i64, StoreError> {
+        self.read(user_rows).await
+    }
+
+    async fn clear_all(&self) -> Result<(), StoreError> {
+        let own = self.model_id();
+        self.write(move |ctx| {
+            for t in TABLES.iter().rev() {
+                if *t == "embed_models" {
+                    ctx.conn()
+                        .execute("DELETE FROM embed_models WHERE id != ?1", [own])?;
+                } else {
+                    ctx.conn().execute(&format!("DELETE FROM \"{t}\""), [])?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
 
 /// Exported tables in an order that satisfies foreign keys.
 pub const TABLES: &[&str] = &[

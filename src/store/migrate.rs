@@ -91,22 +91,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), (2, SCHEMA_VERSION));
-        let ids = crate::recall::lexical::search_exchanges(&conn, "\"apples\"", "alice", None, 10)
-            .unwrap();
+        let ids =
+            crate::store::fts::search_exchanges(&conn, "\"apples\"", "alice", None, 10).unwrap();
         assert_eq!(ids, vec![1]);
         let ids =
-            crate::recall::lexical::search_exchanges(&conn, "\"apples\"", "bob", None, 10).unwrap();
+            crate::store::fts::search_exchanges(&conn, "\"apples\"", "bob", None, 10).unwrap();
         assert_eq!(ids, vec![2]);
         // New rows go through the new triggers.
         conn.execute("INSERT INTO exchanges (id, session_id, role, content, created_at) VALUES (3, 'a', 'user', 'green apples', 0)", [])
             .unwrap();
-        let ids = crate::recall::lexical::search_exchanges(&conn, "\"apples\"", "alice", None, 10)
-            .unwrap();
+        let ids =
+            crate::store::fts::search_exchanges(&conn, "\"apples\"", "alice", None, 10).unwrap();
         assert_eq!(ids.len(), 2);
         conn.execute("DELETE FROM exchanges WHERE id = 1", [])
             .unwrap();
-        let ids = crate::recall::lexical::search_exchanges(&conn, "\"apples\"", "alice", None, 10)
-            .unwrap();
+        let ids =
+            crate::store::fts::search_exchanges(&conn, "\"apples\"", "alice", None, 10).unwrap();
         assert_eq!(ids, vec![3]);
     }
 

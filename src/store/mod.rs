@@ -9,8 +9,11 @@
 //! - a session's namespace is fixed by its first exchange.
 
 pub mod backup;
+mod embeddings;
 mod error;
+mod exchanges;
 pub mod export;
+mod fts;
 pub mod items;
 pub mod migrate;
 pub mod read;
@@ -24,8 +27,15 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+pub use embeddings::{Backlog, EmbeddingWork, REEMBED_CURSOR, REEMBED_UPTO, Reembed};
 pub use error::StoreError;
-pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, WriteCtx};
+pub use exchanges::{CandidateRows, Conversations};
+pub use export::Exports;
+pub use fts::{
+    DfCache, FtsFixture, FuzzedSearch, LexicalHits, LexicalQuery, Search, or_expression,
+};
+pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, WriteCtx, partition};
+pub use read::{Adjacent, PendingRow};
 pub use types::*;
 pub use writer::{ImportMsg, blob_to_vector, vector_to_blob};
 

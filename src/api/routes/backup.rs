@@ -1,6 +1,7 @@
 //! Checkpoints, snapshots, export and import of everything.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -12,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::api::{ApiError, AppState};
 use crate::checkpoint;
-use crate::store::{ImportMsg, StoreError, export, migrate};
+use crate::store::{Exports, ImportMsg, StoreError, export, migrate};
 
 /// `POST /v1/checkpoint`: take one now.
 pub async fn take(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -49,28 +50,31 @@ pub async fn export(State(state): State<AppState>) -> Response {
     let store = state.store.clone();
     tokio::spawn(async move {
         let sender = tx.clone();
+        // The sink runs on the store's reader thread (blocking sends); what
+        // it still holds at the end goes out with the end marker.
+        let buf = Arc::new(Mutex::new(String::with_capacity(EXPORT_CHUNK + 4096)));
+        let sink = buf.clone();
         let result = store
-            .read(move |conn| {
-                let mut buf = String::with_capacity(EXPORT_CHUNK + 4096);
-                let mut open = true;
-                let rows = export::export(conn, migrate::SCHEMA_VERSION, |line| {
-                    buf.push_str(&line);
-                    buf.push('\n');
-                    if buf.len() >= EXPORT_CHUNK {
-                        open = sender
-                            .blocking_send(Ok(Bytes::from(std::mem::take(&mut buf))))
-                            .is_ok();
-                    }
-                    open
-                })?;
-                buf.push_str(&json!({"memd_export_end": true, "rows": rows}).to_string());
+            .export(move |line| {
+                let mut buf = sink.lock().unwrap_or_else(|p| p.into_inner());
+                buf.push_str(&line);
                 buf.push('\n');
-                let _ = sender.blocking_send(Ok(Bytes::from(buf)));
-                Ok(rows)
+                if buf.len() >= EXPORT_CHUNK {
+                    return sender
+                        .blocking_send(Ok(Bytes::from(std::mem::take(&mut *buf))))
+                        .is_ok();
+                }
+                true
             })
             .await;
         match result {
-            Ok(rows) => tracing::info!(rows, "export streamed"),
+            Ok(rows) => {
+                let mut rest = std::mem::take(&mut *buf.lock().unwrap_or_else(|p| p.into_inner()));
+                rest.push_str(&json!({"memd_export_end": true, "rows": rows}).to_string());
+                rest.push('\n');
+                let _ = tx.send(Ok(Bytes::from(rest))).await;
+                tracing::info!(rows, "export streamed");
+            }
             Err(e) => {
                 tracing::error!(error = %e, "export failed");
                 // Cuts the response short: the reader sees no end marker.

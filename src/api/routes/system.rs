@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::api::metrics::gauge;
 use crate::api::wire::ReembedIn;
 use crate::api::{ApiError, AppState};
-use crate::store::{migrate, read};
+use crate::store::{Conversations, migrate};
 
 struct StoreStats {
     counts: crate::store::Counts,
@@ -20,7 +20,7 @@ struct StoreStats {
 
 /// Row counts, file sizes and index size, shared by status and metrics.
 async fn store_stats(state: &AppState) -> Result<StoreStats, ApiError> {
-    let counts = state.store.read(read::counts).await?;
+    let counts = state.store.counts().await?;
     let (db_bytes, wal_bytes) = state.store.file_sizes();
     let index = state
         .store

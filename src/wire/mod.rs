@@ -44,6 +44,44 @@ pub struct ErrorDetail {
     pub message: Option<String>,
 }
 
+/// Why a body (or an NDJSON line) was refused before any field was looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// Not JSON at all.
+    Malformed(String),
+    /// JSON of the wrong shape: not an object, a missing or unknown field.
+    BadField(String),
+}
+
+impl BodyError {
+    pub fn message(&self) -> &str {
+        match self {
+            BodyError::Malformed(m) | BodyError::BadField(m) => m,
+        }
+    }
+}
+
+/// Parses a request body (or an NDJSON line) that must be a JSON object:
+/// serde would otherwise read an array into a struct by position.
+pub fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => BodyError::BadField("the request body must be a JSON object".into()),
+                Err(e) => BodyError::Malformed(format!("request body is not valid JSON: {e}")),
+            },
+        );
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => BodyError::BadField(e.to_string()),
+            _ => BodyError::Malformed(format!("request body is not valid JSON: {e}")),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
