@@ -585,6 +585,17 @@ mod tests {
                 "dream.openai.max_tokens",
             ),
             ("[sources]\nbatch_size = 0\n", "sources.batch_size"),
+            // NaN fused scores; a retry delay that overflowed its Duration.
+            (
+                "[recall]\nneighbor_weight = nan\n",
+                "recall.neighbor_weight",
+            ),
+            ("[recall]\nentity_boost = inf\n", "recall.entity_boost"),
+            ("[recall]\nmax_term_df = -0.5\n", "recall.max_term_df"),
+            (
+                "[sources]\nretry_delay_s = 1e300\n",
+                "sources.retry_delay_s",
+            ),
             (
                 "[[sources.sqlite]]\nname = \"s\"\npath = \"/x.db\"\nallowed_tables = [\"a;b\"]\n",
                 "sources.sqlite[s].allowed_tables",

@@ -55,6 +55,10 @@ impl RecallConfig {
             non_negative("recall.rrf_k", self.rrf_k),
             non_negative("recall.fts_weight", self.fts_weight),
             non_negative("recall.vector_weight", self.vector_weight),
+            // NaN would make every fused score NaN (found by the config fuzz target).
+            non_negative("recall.neighbor_weight", self.neighbor_weight),
+            non_negative("recall.entity_boost", self.entity_boost),
+            non_negative("recall.max_term_df", self.max_term_df),
             between("recall.candidates", self.candidates, 1, 10_000),
             between("recall.max_k", self.max_k, 1, 10_000),
             at_least("recall.max_terms", self.max_terms, 1),

@@ -178,7 +178,8 @@ impl SourcesConfig {
         first([
             between("sources.default_strength", self.default_strength, 0.0, 10.0),
             between("sources.batch_size", self.batch_size, 1, 10_000),
-            non_negative("sources.retry_delay_s", self.retry_delay_s),
+            // Doubled per attempt into a Duration: 1e300 panicked the retry policy.
+            between("sources.retry_delay_s", self.retry_delay_s, 0.0, 3600.0),
             at_least("sources.chunk_chars", self.chunk_chars, 100),
             at_least("sources.down_retry_s", self.down_retry_s, 1),
         ])?;
