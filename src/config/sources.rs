@@ -314,7 +314,7 @@ fn check_tables(
 
 fn check_schedule(prefix: &str, schedule: Option<&str>) -> Result<(), KeyError> {
     if let Some(s) = schedule
-        && let Err(e) = super::cron::parse(s)
+        && let Err(e) = crate::cron::parse(s)
     {
         return Err(KeyError {
             key: format!("{prefix}.full_sync_schedule"),
