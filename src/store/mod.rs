@@ -9,11 +9,14 @@
 //! - a session's namespace is fixed by its first exchange.
 
 pub mod backup;
+mod concepts;
+mod documents;
 mod error;
 pub mod export;
 pub mod items;
 pub mod migrate;
 pub mod read;
+mod source_state;
 pub mod types;
 mod writer;
 
@@ -24,8 +27,11 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+pub use concepts::{Applied, ConceptEdit, ConceptIn, ConceptView, Concepts, TableTarget};
+pub use documents::{Chunk, DocApplied, DocState, DocumentIn, Documents};
 pub use error::StoreError;
 pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, WriteCtx};
+pub use source_state::{SourceState, SourceValue, TableState};
 pub use types::*;
 pub use writer::{ImportMsg, blob_to_vector, vector_to_blob};
 
