@@ -11,6 +11,7 @@ pub mod api;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod cron;
 pub mod ctl;
 pub mod daemon;
 pub mod dream;

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 /// restructure lands.
 const DEBT: &[&str] = &[
     "cycle: dream -> recall -> dream",
-    "long: src/sources/mod.rs",
     "long: src/dream/extractive.rs",
     "long: src/index/segment.rs",
     "long: src/store/writer.rs",
@@ -28,8 +27,6 @@ const DEBT: &[&str] = &[
     "rusqlite: src/dream/curiosity.rs",
     "rusqlite: src/dream/runs.rs",
     "rusqlite: src/dream/read.rs",
-    "rusqlite: src/sources/memory.rs",
-    "rusqlite: src/sources/mod.rs",
     "rusqlite: src/api/routes/dream.rs",
 ];
 

@@ -132,7 +132,7 @@ impl Default for DreamOpenAiConfig {
 
 impl DreamConfig {
     pub(super) fn validate(&self) -> Check {
-        if let Err(e) = super::cron::check(&self.schedule, &self.timezone) {
+        if let Err(e) = crate::cron::check(&self.schedule, &self.timezone) {
             let key = if e.starts_with("time zone") {
                 "dream.timezone"
             } else {

@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 mod api;
 pub mod check;
 mod checkpoint;
-pub mod cron;
 mod daemon;
 mod dream;
 mod embed;

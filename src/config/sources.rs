@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use super::check::KeyError;
-use super::check::{at_least, between, first, non_negative};
+use super::check::{at_least, between, first};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -315,7 +315,7 @@ fn check_tables(
 
 fn check_schedule(prefix: &str, schedule: Option<&str>) -> Result<(), KeyError> {
     if let Some(s) = schedule
-        && let Err(e) = super::cron::parse(s)
+        && let Err(e) = crate::cron::parse(s)
     {
         return Err(KeyError {
             key: format!("{prefix}.full_sync_schedule"),

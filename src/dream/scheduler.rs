@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
-use super::schedule::{self, Zone};
 use super::{Dream, DreamError, PassRequest, Trigger};
+use crate::cron::{self as schedule, Zone};
 use crate::events::{IdleTimer, Quiet};
 
 impl Dream {

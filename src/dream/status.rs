@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Dream, backlog, drives, schedule};
+use super::{Dream, backlog, drives};
 use crate::config::DreamConfig;
+use crate::cron as schedule;
 
 /// How long status reuses its reading of the drives.
 const STATUS_TTL: Duration = Duration::from_secs(2);

@@ -8,11 +8,8 @@
 //! then sentence, then character boundaries. The output is deterministic,
 //! so an unchanged file yields the same chunks.
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chunk {
-    pub heading_path: Vec<String>,
-    pub text: String,
-}
+/// What the store keeps of each chunk (it writes them as items).
+pub use crate::store::Chunk;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

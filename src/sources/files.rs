@@ -15,8 +15,10 @@ use sha2::{Digest, Sha256};
 
 use super::chunk::{self, Kind};
 use super::config::FilesSource;
-use super::memory::{self, DocState};
-use super::{Source, SourceError, Sources, TableReport};
+use super::registry::{self, Runtime, Source};
+use super::status::TableReport;
+use super::{SourceError, Sources};
+use crate::store::{DocState, DocumentIn, Documents};
 
 fn globs(list: &[String]) -> Result<GlobSet, SourceError> {
     let mut b = GlobSetBuilder::new();
@@ -25,6 +27,14 @@ fn globs(list: &[String]) -> Result<GlobSet, SourceError> {
     }
     b.build()
         .map_err(|e| SourceError::Refused(format!("globs: {e}")))
+}
+
+/// The root of a files source and a file under it → the relative path
+/// memory knows the file by.
+fn relative(root: &Path, p: &Path) -> Option<String> {
+    p.strip_prefix(root)
+        .ok()
+        .map(|r| r.to_string_lossy().into_owned())
 }
 
 /// Every matching regular file under `root` with its size and mtime (ns).
@@ -66,7 +76,7 @@ fn walk(
                 stack.push(path);
                 continue;
             }
-            let Some(rel) = super::relative(root, &path) else {
+            let Some(rel) = relative(root, &path) else {
                 continue;
             };
             if !include.is_match(&rel) || exclude.is_match(&rel) {
@@ -107,7 +117,7 @@ fn walk(
     Ok(out)
 }
 
-pub(super) async fn scan(
+async fn scan(
     sources: &Sources,
     s: &Source,
     f: &FilesSource,
@@ -167,20 +177,22 @@ pub(super) async fn scan(
             bytes,
             mtime_ns: mtime,
         };
-        let (name, ns) = (s.name.clone(), s.namespace.clone());
         let Some(chunks) = chunks else {
             unchanged += 1;
-            let (st, r) = (state.clone(), rel.clone());
             store
-                .write(move |ctx| memory::touch_document(ctx, &name, &r, &st))
+                .touch_document(s.name.clone(), rel.clone(), state.clone())
                 .await?;
             docs.insert(rel, state);
             continue;
         };
-        let (st, r, now) = (state.clone(), rel.clone(), crate::time::now_ms());
-        let applied = store
-            .write(move |ctx| memory::apply_document(ctx, &name, &ns, &r, &st, chunks, now))
-            .await?;
+        let doc = DocumentIn {
+            source: s.name.clone(),
+            namespace: s.namespace.clone(),
+            path: rel.clone(),
+            state: state.clone(),
+            chunks,
+        };
+        let applied = store.apply_document(doc, crate::time::now_ms()).await?;
         tracing::debug!(source = %s.name, file = %rel, chunks_written = applied.chunks_written, "file synced");
         docs.insert(rel, state);
         report.synced += 1;
@@ -192,14 +204,8 @@ pub(super) async fn scan(
         .collect();
     if !gone.is_empty() {
         // One transaction for every file that went (a folder moved away).
-        let (name, ns, list) = (s.name.clone(), s.namespace.clone(), gone.clone());
         store
-            .write(move |ctx| {
-                for r in &list {
-                    memory::remove_document(ctx, &name, &ns, r)?;
-                }
-                Ok(())
-            })
+            .remove_documents(s.name.clone(), s.namespace.clone(), gone.clone())
             .await?;
         for rel in gone {
             docs.remove(&rel);
@@ -218,4 +224,23 @@ pub(super) async fn scan(
         tracing::info!(source = %s.name, files = report.rows, synced = report.synced, deleted = report.deleted, "folder synced");
     }
     Ok(report)
+}
+
+impl Sources {
+    /// Scans a files source's folder (its documents loaded from the store
+    /// on first use).
+    pub(super) async fn scan_files(
+        &self,
+        s: &Source,
+        rt: &mut Runtime,
+        full: bool,
+    ) -> Result<TableReport, SourceError> {
+        let registry::Kind::Files(f) = &s.kind else {
+            return Err(SourceError::Refused("not a files source".into()));
+        };
+        if rt.docs.is_none() {
+            rt.docs = Some(self.inner.store.documents(s.name.clone()).await?);
+        }
+        scan(self, s, f, rt.docs.as_mut().expect("loaded"), full).await
+    }
 }

@@ -6,15 +6,161 @@
 //! bound parameters, cast on the server side from text to the column's
 //! type (so one code path serves integer, uuid and text keys alike).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use super::SourceError;
 use super::config::PostgresSource;
+use super::reader::{Rows, SourceReader};
 use super::table::{IdColumn, SourceRow, TablePlan, plan, quote, render};
+use crate::store::SourceValue;
+
+/// The reader of one PostgreSQL source: one connection, made on first use
+/// and made again after it closed.
+pub struct PostgresReader {
+    src: PostgresSource,
+    client: tokio::sync::Mutex<Option<Arc<Client>>>,
+}
+
+impl PostgresReader {
+    pub fn new(src: PostgresSource) -> Self {
+        Self {
+            src,
+            client: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn client(&self) -> Result<Arc<Client>, SourceError> {
+        let mut slot = self.client.lock().await;
+        if let Some(c) = slot.as_ref()
+            && !c.is_closed()
+        {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(connect(&self.src).await?);
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// A failed read on a closed connection drops it: the next read connects.
+    async fn checked<T>(
+        &self,
+        client: &Client,
+        r: Result<T, SourceError>,
+    ) -> Result<T, SourceError> {
+        if r.is_err() && client.is_closed() {
+            *self.client.lock().await = None;
+        }
+        r
+    }
+}
+
+/// A page's or cursor's position as the text the server casts back.
+fn as_text(v: &SourceValue) -> String {
+    match v {
+        SourceValue::Text(t) => t.clone(),
+        SourceValue::Integer(i) => i.to_string(),
+        SourceValue::Real(f) => f.to_string(),
+        SourceValue::Null | SourceValue::Blob(_) => String::new(),
+    }
+}
+
+impl SourceReader for PostgresReader {
+    fn plans(&self) -> BoxFuture<'_, Result<Vec<TablePlan>, SourceError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let r = plans(&client, &self.src).await;
+            // The schema is read again after an error: on a new connection.
+            if r.is_err() {
+                *self.client.lock().await = None;
+            }
+            r
+        })
+    }
+
+    fn page<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        after: Option<&'a SourceValue>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Rows, SourceError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let after = after.map(as_text);
+            let r = page(&client, plan, after.as_deref(), limit)
+                .await
+                .map(|rows| {
+                    let last = rows.last().map(|r| SourceValue::Text(r.id.clone()));
+                    (rows, last)
+                });
+            self.checked(&client, r).await
+        })
+    }
+
+    fn changed_since<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        from: Option<&'a SourceValue>,
+    ) -> BoxFuture<'a, Result<Rows, SourceError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let from = from.map(as_text);
+            let r = changed_since(&client, plan, from.as_deref())
+                .await
+                .map(|rows| {
+                    let max = rows
+                        .iter()
+                        .rev()
+                        .find_map(|r| r.marker.clone())
+                        .map(SourceValue::Text);
+                    (rows, max)
+                });
+            self.checked(&client, r).await
+        })
+    }
+
+    fn all<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+    ) -> BoxFuture<'a, Result<Vec<SourceRow>, SourceError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let r = all(&client, plan).await;
+            self.checked(&client, r).await
+        })
+    }
+
+    fn ids<'a>(&'a self, plan: &'a TablePlan) -> BoxFuture<'a, Result<Vec<String>, SourceError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let r = all(&client, plan)
+                .await
+                .map(|rows| rows.into_iter().map(|r| r.id).collect());
+            self.checked(&client, r).await
+        })
+    }
+
+    fn by_ids<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<SourceRow>, SourceError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let r = by_ids(&client, plan, ids).await;
+            self.checked(&client, r).await
+        })
+    }
+
+    fn lists_ids_incrementally(&self) -> bool {
+        false
+    }
+}
 
 /// The connection settings of a source, with the password (if any) read
 /// from its environment variable.
@@ -72,7 +218,7 @@ fn text_like(ty: &str) -> bool {
 
 /// Checks the allowed tables and configured columns against the server's
 /// catalog (the error names the source and the key).
-pub async fn plans(client: &Client, src: &PostgresSource) -> Result<Vec<TablePlan>, SourceError> {
+async fn plans(client: &Client, src: &PostgresSource) -> Result<Vec<TablePlan>, SourceError> {
     let prefix = format!("sources.postgres[{}]", src.name);
     let mut out = Vec::new();
     for t in &src.allowed_tables {
@@ -198,7 +344,7 @@ fn to_rows(p: &TablePlan, rows: Vec<tokio_postgres::Row>) -> Vec<SourceRow> {
 }
 
 /// One page in id order after `after` (keyset paging).
-pub async fn page(
+async fn page(
     client: &Client,
     p: &TablePlan,
     after: Option<&str>,
@@ -230,7 +376,7 @@ pub async fn page(
 }
 
 /// Rows whose cursor is at or past `from` (None: all), in cursor order.
-pub async fn changed_since(
+async fn changed_since(
     client: &Client,
     p: &TablePlan,
     from: Option<&str>,
@@ -260,14 +406,14 @@ pub async fn changed_since(
 }
 
 /// Every row (for comparing fingerprints).
-pub async fn all(client: &Client, p: &TablePlan) -> Result<Vec<SourceRow>, SourceError> {
+async fn all(client: &Client, p: &TablePlan) -> Result<Vec<SourceRow>, SourceError> {
     let sql = format!("SELECT {} FROM {}", select_list(p), quote(&p.table));
     let rows = client.query(&sql, &[]).await.map_err(|e| query_err(p, e))?;
     Ok(to_rows(p, rows))
 }
 
 /// The rows with these ids; ids not found are absent.
-pub async fn by_ids(
+async fn by_ids(
     client: &Client,
     p: &TablePlan,
     ids: &[String],

@@ -2,19 +2,104 @@
 //!
 //! memd never writes to a source database: the connection is opened with
 //! `SQLITE_OPEN_READ_ONLY` and `PRAGMA query_only`, so even a bug here
-//! could not change a byte of it. Every function is blocking; callers run
-//! them in `spawn_blocking`.
+//! could not change a byte of it. Each read opens its connection and runs
+//! in `spawn_blocking`; rusqlite's values become [`SourceValue`]s here.
 
 use std::path::Path;
 
+use futures_util::future::BoxFuture;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use super::SourceError;
 use super::config::SqliteSource;
+use super::reader::{Rows, SourceReader};
 use super::table::{IdColumn, SourceRow, TablePlan, plan, quote, render};
+use crate::store::SourceValue;
 
-pub fn open(path: &Path) -> Result<Connection, SourceError> {
+/// The reader of one SQLite source.
+pub struct SqliteReader {
+    src: SqliteSource,
+}
+
+impl SqliteReader {
+    pub fn new(src: SqliteSource) -> Self {
+        Self { src }
+    }
+
+    /// Runs `f` on a fresh read-only connection, off the executor.
+    fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, SourceError> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, SourceError>> {
+        let path = self.src.path.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&open(&path)?))
+                .await
+                .map_err(|e| SourceError::Unavailable(e.to_string()))?
+        })
+    }
+}
+
+impl SourceReader for SqliteReader {
+    fn plans(&self) -> BoxFuture<'_, Result<Vec<TablePlan>, SourceError>> {
+        let src = self.src.clone();
+        self.blocking(move |conn| plans(conn, &src))
+    }
+
+    fn page<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        after: Option<&'a SourceValue>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Rows, SourceError>> {
+        let (plan, after) = (plan.clone(), after.cloned().map(Value::from));
+        self.blocking(move |conn| {
+            let (rows, last) = page(conn, &plan, after.as_ref(), limit)?;
+            Ok((rows, last.map(SourceValue::from)))
+        })
+    }
+
+    fn changed_since<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        from: Option<&'a SourceValue>,
+    ) -> BoxFuture<'a, Result<Rows, SourceError>> {
+        let (plan, from) = (plan.clone(), from.cloned().map(Value::from));
+        self.blocking(move |conn| {
+            let (rows, max) = changed_since(conn, &plan, from.as_ref())?;
+            Ok((rows, max.map(SourceValue::from)))
+        })
+    }
+
+    fn all<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+    ) -> BoxFuture<'a, Result<Vec<SourceRow>, SourceError>> {
+        let plan = plan.clone();
+        self.blocking(move |conn| all(conn, &plan))
+    }
+
+    fn ids<'a>(&'a self, plan: &'a TablePlan) -> BoxFuture<'a, Result<Vec<String>, SourceError>> {
+        let plan = plan.clone();
+        self.blocking(move |conn| ids(conn, &plan))
+    }
+
+    fn by_ids<'a>(
+        &'a self,
+        plan: &'a TablePlan,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<SourceRow>, SourceError>> {
+        let (plan, ids) = (plan.clone(), ids.to_vec());
+        self.blocking(move |conn| by_ids(conn, &plan, &ids))
+    }
+
+    fn lists_ids_incrementally(&self) -> bool {
+        true
+    }
+}
+
+fn open(path: &Path) -> Result<Connection, SourceError> {
     let io = |e: rusqlite::Error| SourceError::Unavailable(format!("{}: {e}", path.display()));
     if !path.is_file() {
         return Err(SourceError::Unavailable(format!(
@@ -35,7 +120,7 @@ pub fn open(path: &Path) -> Result<Connection, SourceError> {
 
 /// Checks every allowed table and its configured columns against the
 /// file's schema; the error names the source and the key.
-pub fn plans(conn: &Connection, src: &SqliteSource) -> Result<Vec<TablePlan>, SourceError> {
+fn plans(conn: &Connection, src: &SqliteSource) -> Result<Vec<TablePlan>, SourceError> {
     let prefix = format!("sources.sqlite[{}]", src.name);
     let sql_err =
         |e: rusqlite::Error| SourceError::Unavailable(format!("{}: {e}", src.path.display()));
@@ -137,7 +222,7 @@ fn read_rows(
 }
 
 /// One page of rows in id order after `after` (keyset paging).
-pub fn page(
+fn page(
     conn: &Connection,
     p: &TablePlan,
     after: Option<&Value>,
@@ -169,7 +254,7 @@ pub fn page(
 
 /// Rows whose cursor is at or past `from` (None: all), in cursor order;
 /// returns the rows and the largest cursor value seen.
-pub fn changed_since(
+fn changed_since(
     conn: &Connection,
     p: &TablePlan,
     from: Option<&Value>,
@@ -203,14 +288,14 @@ pub fn changed_since(
 }
 
 /// Every row (for comparing fingerprints).
-pub fn all(conn: &Connection, p: &TablePlan) -> Result<Vec<SourceRow>, SourceError> {
+fn all(conn: &Connection, p: &TablePlan) -> Result<Vec<SourceRow>, SourceError> {
     let sql = format!("SELECT {} FROM {}", select_list(p), quote(&p.table));
     let rows = read_rows(conn, p, &sql, vec![]).map_err(|e| unavailable(p, e))?;
     Ok(rows.into_iter().map(|r| r.1).collect())
 }
 
 /// Every id (for finding deleted rows).
-pub fn ids(conn: &Connection, p: &TablePlan) -> Result<Vec<String>, SourceError> {
+fn ids(conn: &Connection, p: &TablePlan) -> Result<Vec<String>, SourceError> {
     let sql = format!("SELECT {} FROM {}", p.id_sql(), quote(&p.table));
     let mut stmt = conn.prepare_cached(&sql).map_err(|e| unavailable(p, e))?;
     let rows = stmt
@@ -222,11 +307,7 @@ pub fn ids(conn: &Connection, p: &TablePlan) -> Result<Vec<String>, SourceError>
 
 /// The rows with these ids (a hook's `sync_row` / `sync_batch`); ids not
 /// found are absent from the result.
-pub fn by_ids(
-    conn: &Connection,
-    p: &TablePlan,
-    ids: &[String],
-) -> Result<Vec<SourceRow>, SourceError> {
+fn by_ids(conn: &Connection, p: &TablePlan, ids: &[String]) -> Result<Vec<SourceRow>, SourceError> {
     let sql = format!(
         "SELECT {} FROM {} WHERE {} = ?1",
         select_list(p),

@@ -9,6 +9,8 @@
 //! - a session's namespace is fixed by its first exchange.
 
 pub mod backup;
+mod concepts;
+mod documents;
 mod embeddings;
 mod error;
 mod exchanges;
@@ -17,6 +19,7 @@ mod fts;
 pub mod items;
 pub mod migrate;
 pub mod read;
+mod source_state;
 pub mod types;
 mod writer;
 
@@ -27,6 +30,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+pub use concepts::{Applied, ConceptEdit, ConceptIn, ConceptView, Concepts, TableTarget};
+pub use documents::{Chunk, DocApplied, DocState, DocumentIn, Documents};
 pub use embeddings::{Backlog, EmbeddingWork, REEMBED_CURSOR, REEMBED_UPTO, Reembed};
 pub use error::StoreError;
 pub use exchanges::{CandidateRows, Conversations};
@@ -36,6 +41,7 @@ pub use fts::{
 };
 pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, WriteCtx, partition};
 pub use read::{Adjacent, PendingRow};
+pub use source_state::{SourceState, SourceValue, TableState};
 pub use types::*;
 pub use writer::{ImportMsg, blob_to_vector, vector_to_blob};
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::api::wire::{PatchIn, SyncIn};
 use crate::api::{ApiError, AppState, JsonBody, OptionalJsonBody, path_param};
 use crate::sources::RowsRequest;
-use crate::sources::memory::{self, ConceptEdit};
+use crate::store::{ConceptEdit, ConceptView, Concepts};
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(json!({"sources": state.sources.list().await}))
@@ -61,11 +61,10 @@ async fn find(
     state: &AppState,
     name: &str,
     namespace: Option<String>,
-) -> Result<memory::ConceptView, ApiError> {
-    let n = name.to_owned();
+) -> Result<ConceptView, ApiError> {
     let mut found = state
         .store
-        .read(move |c| memory::concepts_by_name(c, &n, namespace.as_deref()))
+        .concepts_by_name(name.to_owned(), namespace)
         .await?;
     match found.len() {
         0 => Err(ApiError::not_found(format!("no concept named `{name}`"))),
@@ -119,10 +118,14 @@ pub async fn patch(
         text: req.text,
         restore: req.restore,
     };
-    let (n, ns, now) = (c.name.clone(), c.namespace.clone(), crate::time::now_ms());
     let updated = state
         .store
-        .write(move |ctx| memory::edit_concept(ctx, &n, &ns, edit, now))
+        .edit_concept(
+            c.name.clone(),
+            c.namespace.clone(),
+            edit,
+            crate::time::now_ms(),
+        )
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no concept named `{name}`")))?;
     state
@@ -141,10 +144,9 @@ pub async fn delete(
 ) -> Result<Json<Value>, ApiError> {
     let (name, q) = concept_args(name, q)?;
     let c = find(&state, &name, q.namespace).await?;
-    let (n, ns, now) = (c.name.clone(), c.namespace.clone(), crate::time::now_ms());
     let removed = state
         .store
-        .write(move |ctx| memory::remove_concept(ctx, &n, &ns, now))
+        .remove_concept(c.name.clone(), c.namespace.clone(), crate::time::now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no concept named `{name}`")))?;
     Ok(Json(json!({"removed": true, "concept": removed})))

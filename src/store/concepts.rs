@@ -1,24 +1,19 @@
-//! How sources are kept in memd's own database: concepts and documents in
-//! their tables, their searchable text as items (tiers `concept` and
-//! `chunk`). The `apply_*` functions run on the writer thread inside
-//! [`Store::write`](crate::store::Store::write); the `load_*` ones on a
-//! reader.
+//! Concepts: rows of a database source kept in memory (`concepts`), each
+//! with its searchable item (tier `concept`), and the user's edits of them.
 //!
 //! Invariants: one concept per (source, table, row id) and one item per
 //! concept (re-syncing replaces, never adds); an unchanged text leaves the
 //! item untouched, so nothing is re-embedded; a removed concept stays out
 //! of memory until the user restores it, whatever the source does.
 
-use std::collections::HashMap;
+use std::future::Future;
 
-use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
-use super::chunk::Chunk;
-use crate::store::StoreError;
-use crate::store::items::{ItemSel, NewItem, Tier, WriteCtx};
+use super::items::{ItemSel, NewItem, Tier, WriteCtx};
+use super::{Store, StoreError};
 
 /// A row on its way into memory.
 #[derive(Debug, Clone)]
@@ -53,6 +48,157 @@ pub struct Applied {
     pub overwritten: Vec<String>,
 }
 
+/// A concept as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConceptView {
+    pub name: String,
+    pub namespace: String,
+    pub source: String,
+    pub table: String,
+    pub row_id: String,
+    /// What memory holds: the overlay when the user edited it, else the source's text.
+    pub text: String,
+    pub source_text: String,
+    pub overlay: Option<String>,
+    pub strength: f64,
+    pub marker: Option<String>,
+    pub removed: bool,
+    pub item_id: Option<i64>,
+    pub synced_at: String,
+    pub edited_at: Option<String>,
+}
+
+/// A user's edit of a concept.
+#[derive(Debug, Clone, Default)]
+pub struct ConceptEdit {
+    pub strength: Option<f64>,
+    /// Some(None) clears the overlay (back to the source's text).
+    pub text: Option<Option<String>>,
+    /// Bring a removed concept back into memory.
+    pub restore: bool,
+}
+
+/// Concepts, as syncs write them and users edit them.
+pub trait Concepts {
+    /// Creates or replaces the concepts of these rows (one transaction);
+    /// rows whose fingerprint is unchanged only record their marker.
+    fn apply_concepts(
+        &self,
+        target: TableTarget,
+        rows: Vec<ConceptIn>,
+        now: i64,
+    ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
+
+    /// Removes the concepts of these rows (gone from the source) and their
+    /// items; returns how many concepts went.
+    fn delete_concepts(
+        &self,
+        target: TableTarget,
+        row_ids: Vec<String>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The concepts of that name (in `namespace` when given).
+    fn concepts_by_name(
+        &self,
+        name: String,
+        namespace: Option<String>,
+    ) -> impl Future<Output = Result<Vec<ConceptView>, StoreError>> + Send;
+
+    /// Applies an edit; None when no such concept exists.
+    fn edit_concept(
+        &self,
+        name: String,
+        namespace: String,
+        edit: ConceptEdit,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<ConceptView>, StoreError>> + Send;
+
+    /// Removes a concept from memory (its item goes; the row stays as a
+    /// tombstone so syncing does not bring it back). None when unknown.
+    fn remove_concept(
+        &self,
+        name: String,
+        namespace: String,
+        now: i64,
+    ) -> impl Future<Output = Result<Option<ConceptView>, StoreError>> + Send;
+
+    /// (concepts in memory, removed) of a table.
+    fn concept_counts(
+        &self,
+        source: String,
+        table: String,
+    ) -> impl Future<Output = Result<(u64, u64), StoreError>> + Send;
+}
+
+impl Concepts for Store {
+    async fn apply_concepts(
+        &self,
+        target: TableTarget,
+        rows: Vec<ConceptIn>,
+        now: i64,
+    ) -> Result<Applied, StoreError> {
+        self.write(move |ctx| apply_concepts(ctx, &target, rows, now))
+            .await
+    }
+
+    async fn delete_concepts(
+        &self,
+        target: TableTarget,
+        row_ids: Vec<String>,
+    ) -> Result<u64, StoreError> {
+        self.write(move |ctx| delete_concepts(ctx, &target, &row_ids))
+            .await
+    }
+
+    async fn concepts_by_name(
+        &self,
+        name: String,
+        namespace: Option<String>,
+    ) -> Result<Vec<ConceptView>, StoreError> {
+        self.read(move |c| concepts_by_name(c, &name, namespace.as_deref()))
+            .await
+    }
+
+    async fn edit_concept(
+        &self,
+        name: String,
+        namespace: String,
+        edit: ConceptEdit,
+        now: i64,
+    ) -> Result<Option<ConceptView>, StoreError> {
+        self.write(move |ctx| edit_concept(ctx, &name, &namespace, edit, now))
+            .await
+    }
+
+    async fn remove_concept(
+        &self,
+        name: String,
+        namespace: String,
+        now: i64,
+    ) -> Result<Option<ConceptView>, StoreError> {
+        self.write(move |ctx| remove_concept(ctx, &name, &namespace, now))
+            .await
+    }
+
+    async fn concept_counts(
+        &self,
+        source: String,
+        table: String,
+    ) -> Result<(u64, u64), StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT count(*) - coalesce(sum(removed), 0), coalesce(sum(removed), 0) FROM concepts
+                     WHERE source = ?1 AND tbl = ?2",
+                )?
+                .query_row(params![source, table], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+                })?)
+        })
+        .await
+    }
+}
+
 fn concept_item(t: &TableTarget, c: &ConceptIn, text: String, weight: f64, now: i64) -> NewItem {
     NewItem {
         tier: Tier::Concept,
@@ -66,7 +212,7 @@ fn concept_item(t: &TableTarget, c: &ConceptIn, text: String, weight: f64, now: 
     }
 }
 
-pub fn apply_concepts(
+fn apply_concepts(
     ctx: &mut WriteCtx<'_>,
     t: &TableTarget,
     rows: Vec<ConceptIn>,
@@ -184,7 +330,7 @@ pub fn apply_concepts(
 
 /// Removes the concepts of these rows (gone from the source) and their
 /// items; returns how many concepts went.
-pub fn delete_concepts(
+fn delete_concepts(
     ctx: &mut WriteCtx<'_>,
     t: &TableTarget,
     row_ids: &[String],
@@ -206,69 +352,7 @@ pub fn delete_concepts(
     Ok(n)
 }
 
-pub fn set_cursor(
-    ctx: &mut WriteCtx<'_>,
-    source: &str,
-    table: &str,
-    cursor: &Value,
-    now: i64,
-) -> Result<(), StoreError> {
-    ctx.conn()
-        .prepare_cached(
-            "INSERT INTO source_cursors (source, tbl, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (source, tbl) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-        )?
-        .execute(params![source, table, cursor, now])?;
-    Ok(())
-}
-
-/// Row id → fingerprint of every concept of a table (removed ones too, so
-/// that they are not read again as new).
-pub fn load_fingerprints(
-    conn: &Connection,
-    source: &str,
-    table: &str,
-) -> Result<HashMap<String, String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT row_id, fingerprint FROM concepts WHERE source = ?1 AND tbl = ?2",
-    )?;
-    let rows = stmt.query_map(params![source, table], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub fn load_cursor(
-    conn: &Connection,
-    source: &str,
-    table: &str,
-) -> Result<Option<Value>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT cursor FROM source_cursors WHERE source = ?1 AND tbl = ?2")?
-        .query_row(params![source, table], |r| r.get::<_, Value>(0))
-        .optional()?
-        .filter(|v| *v != Value::Null))
-}
-
-/// A concept as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConceptView {
-    pub name: String,
-    pub namespace: String,
-    pub source: String,
-    pub table: String,
-    pub row_id: String,
-    /// What memory holds: the overlay when the user edited it, else the source's text.
-    pub text: String,
-    pub source_text: String,
-    pub overlay: Option<String>,
-    pub strength: f64,
-    pub marker: Option<String>,
-    pub removed: bool,
-    pub item_id: Option<i64>,
-    pub synced_at: String,
-    pub edited_at: Option<String>,
-}
-
-pub fn concepts_by_name(
+fn concepts_by_name(
     conn: &Connection,
     name: &str,
     namespace: Option<&str>,
@@ -301,16 +385,6 @@ pub fn concepts_by_name(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A user's edit of a concept.
-#[derive(Debug, Clone, Default)]
-pub struct ConceptEdit {
-    pub strength: Option<f64>,
-    /// Some(None) clears the overlay (back to the source's text).
-    pub text: Option<Option<String>>,
-    /// Bring a removed concept back into memory.
-    pub restore: bool,
-}
-
 fn item_for(ctx: &mut WriteCtx<'_>, c: &ConceptView, now: i64) -> Result<i64, StoreError> {
     let w = ctx.upsert_item(NewItem {
         tier: Tier::Concept,
@@ -326,7 +400,7 @@ fn item_for(ctx: &mut WriteCtx<'_>, c: &ConceptView, now: i64) -> Result<i64, St
 }
 
 /// Applies an edit; None when no such concept exists.
-pub fn edit_concept(
+fn edit_concept(
     ctx: &mut WriteCtx<'_>,
     name: &str,
     namespace: &str,
@@ -362,7 +436,7 @@ pub fn edit_concept(
 
 /// Removes a concept from memory (its item goes; the row stays as a
 /// tombstone so syncing does not bring it back). None when unknown.
-pub fn remove_concept(
+fn remove_concept(
     ctx: &mut WriteCtx<'_>,
     name: &str,
     namespace: &str,
@@ -386,176 +460,11 @@ pub fn remove_concept(
     Ok(Some(c))
 }
 
-/// What is known of a file already in memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocState {
-    pub hash: String,
-    pub bytes: i64,
-    pub mtime_ns: i64,
-}
-
-pub fn load_documents(
-    conn: &Connection,
-    source: &str,
-) -> Result<HashMap<String, DocState>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT path, file_hash, bytes, mtime_ns FROM documents WHERE source = ?1",
-    )?;
-    let rows = stmt.query_map([source], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            DocState {
-                hash: r.get(1)?,
-                bytes: r.get(2)?,
-                mtime_ns: r.get(3)?,
-            },
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DocApplied {
-    pub chunks_written: u64,
-    pub chunks_removed: u64,
-}
-
-/// Replaces a file's chunks (keys `source/path#n`); chunks whose text did
-/// not change keep their item and vector.
-pub fn apply_document(
-    ctx: &mut WriteCtx<'_>,
-    source: &str,
-    namespace: &str,
-    path: &str,
-    state: &DocState,
-    chunks: Vec<Chunk>,
-    now: i64,
-) -> Result<DocApplied, StoreError> {
-    let parent = format!("{source}/{path}");
-    let mut out = DocApplied::default();
-    let mut keep = std::collections::HashSet::with_capacity(chunks.len());
-    for (i, c) in chunks.iter().enumerate() {
-        let key = format!("{parent}#{i}");
-        let text = if c.heading_path.is_empty() {
-            c.text.clone()
-        } else {
-            format!("{}\n\n{}", c.heading_path.join(" > "), c.text)
-        };
-        let w = ctx.upsert_item(NewItem {
-            tier: Tier::Chunk,
-            namespace: namespace.to_owned(),
-            key: key.clone(),
-            parent: Some(parent.clone()),
-            text,
-            attrs: json!({"source": source, "path": path, "heading_path": c.heading_path, "chunk": i}),
-            weight: 1.0,
-            created_at: now,
-        })?;
-        if w.changed {
-            out.chunks_written += 1;
-        }
-        keep.insert(key);
-    }
-    // Chunks past the new end of the file.
-    let stale: Vec<String> = ctx
-        .conn()
-        .prepare_cached(
-            "SELECT key FROM items WHERE tier = 'chunk' AND namespace = ?1 AND parent = ?2",
-        )?
-        .query_map(params![namespace, parent], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .filter(|k| !keep.contains(k.as_str()))
-        .collect();
-    if !stale.is_empty() {
-        out.chunks_removed = ctx.delete_items(Tier::Chunk, namespace, ItemSel::Keys(stale))? as u64;
-    }
-    ctx.conn()
-        .prepare_cached(
-            "INSERT INTO documents (source, path, namespace, file_hash, bytes, mtime_ns, chunks, synced_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (source, path) DO UPDATE SET namespace = excluded.namespace,
-               file_hash = excluded.file_hash, bytes = excluded.bytes, mtime_ns = excluded.mtime_ns,
-               chunks = excluded.chunks, synced_at = excluded.synced_at",
-        )?
-        .execute(params![
-            source,
-            path,
-            namespace,
-            state.hash,
-            state.bytes,
-            state.mtime_ns,
-            chunks.len() as i64,
-            now
-        ])?;
-    Ok(out)
-}
-
-/// Only the file's size and time changed: remember them (no chunk work).
-pub fn touch_document(
-    ctx: &mut WriteCtx<'_>,
-    source: &str,
-    path: &str,
-    state: &DocState,
-) -> Result<(), StoreError> {
-    ctx.conn()
-        .prepare_cached(
-            "UPDATE documents SET bytes = ?3, mtime_ns = ?4 WHERE source = ?1 AND path = ?2",
-        )?
-        .execute(params![source, path, state.bytes, state.mtime_ns])?;
-    Ok(())
-}
-
-/// A deleted (or moved) file: its chunks go. Returns the chunks removed.
-pub fn remove_document(
-    ctx: &mut WriteCtx<'_>,
-    source: &str,
-    namespace: &str,
-    path: &str,
-) -> Result<u64, StoreError> {
-    let n = ctx.delete_items(
-        Tier::Chunk,
-        namespace,
-        ItemSel::Parent(format!("{source}/{path}")),
-    )?;
-    ctx.conn()
-        .prepare_cached("DELETE FROM documents WHERE source = ?1 AND path = ?2")?
-        .execute(params![source, path])?;
-    Ok(n as u64)
-}
-
-/// (concepts in memory, removed) of a table.
-pub fn concept_counts(
-    conn: &Connection,
-    source: &str,
-    table: &str,
-) -> Result<(u64, u64), StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT count(*) - coalesce(sum(removed), 0), coalesce(sum(removed), 0) FROM concepts
-             WHERE source = ?1 AND tbl = ?2",
-        )?
-        .query_row(params![source, table], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-        })?)
-}
-
-/// (documents, chunks) of a files source.
-pub fn document_counts(conn: &Connection, source: &str) -> Result<(u64, u64), StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT count(*), coalesce(sum(chunks), 0) FROM documents WHERE source = ?1",
-        )?
-        .query_row([source], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-        })?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::StoreConfig;
-    use crate::store::{ModelSpec, Store};
+    use crate::store::ModelSpec;
 
     fn open(dir: &std::path::Path) -> Store {
         let model = ModelSpec {
@@ -572,7 +481,8 @@ mod tests {
             row_id: id.into(),
             name: format!("t:{id}"),
             text: text.into(),
-            fingerprint: super::super::table::fingerprint(text),
+            // Any function of the text will do: equal texts, equal prints.
+            fingerprint: format!("fp:{text}"),
             marker: None,
         }
     }
@@ -587,10 +497,7 @@ mod tests {
     }
 
     async fn apply(store: &Store, rows: Vec<ConceptIn>) -> Applied {
-        store
-            .write(move |ctx| apply_concepts(ctx, &target(), rows, 1))
-            .await
-            .unwrap()
+        store.apply_concepts(target(), rows, 1).await.unwrap()
     }
 
     async fn count(store: &Store, sql: &'static str) -> i64 {
@@ -648,6 +555,10 @@ mod tests {
             count(&store, "SELECT count(*) FROM items WHERE text = 'a2'").await,
             1
         );
+        assert_eq!(
+            store.concept_counts("s".into(), "t".into()).await.unwrap(),
+            (2, 0)
+        );
 
         // A user overlay, then the source changes the row: counted, dropped.
         let edit = ConceptEdit {
@@ -656,7 +567,7 @@ mod tests {
             restore: false,
         };
         store
-            .write(move |ctx| edit_concept(ctx, "t:1", "default", edit, 2))
+            .edit_concept("t:1".into(), "default".into(), edit, 2)
             .await
             .unwrap()
             .unwrap();
@@ -681,7 +592,7 @@ mod tests {
 
         // Removed: out of memory and not brought back by a changed row.
         store
-            .write(|ctx| remove_concept(ctx, "t:2", "default", 3))
+            .remove_concept("t:2".into(), "default".into(), 3)
             .await
             .unwrap()
             .unwrap();
@@ -690,13 +601,17 @@ mod tests {
             count(&store, "SELECT count(*) FROM items WHERE tier = 'concept'").await,
             1
         );
+        assert_eq!(
+            store.concept_counts("s".into(), "t".into()).await.unwrap(),
+            (1, 1)
+        );
         // Restored, with the source's latest text.
         let edit = ConceptEdit {
             restore: true,
             ..Default::default()
         };
         store
-            .write(move |ctx| edit_concept(ctx, "t:2", "default", edit, 4))
+            .edit_concept("t:2".into(), "default".into(), edit, 4)
             .await
             .unwrap()
             .unwrap();
@@ -707,7 +622,7 @@ mod tests {
 
         // Gone from the source: concept and item go.
         let n = store
-            .write(|ctx| delete_concepts(ctx, &target(), &["1".to_owned(), "9".to_owned()]))
+            .delete_concepts(target(), vec!["1".to_owned(), "9".to_owned()])
             .await
             .unwrap();
         assert_eq!(n, 1);
@@ -716,46 +631,6 @@ mod tests {
             count(&store, "SELECT count(*) FROM items WHERE tier = 'concept'").await,
             1
         );
-        tokio::task::block_in_place(|| store.close());
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn documents_replace_their_chunks_and_go_with_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        let chunk = |t: &str| Chunk {
-            heading_path: vec!["H".into()],
-            text: t.into(),
-        };
-        let st = DocState {
-            hash: "h1".into(),
-            bytes: 1,
-            mtime_ns: 1,
-        };
-        let (s1, c1) = (st.clone(), vec![chunk("one"), chunk("two"), chunk("three")]);
-        let a = store
-            .write(move |ctx| apply_document(ctx, "n", "default", "a.md", &s1, c1, 1))
-            .await
-            .unwrap();
-        assert_eq!(a.chunks_written, 3);
-        // One chunk changed, one dropped: one write, one removal.
-        let (s2, c2) = (st.clone(), vec![chunk("one"), chunk("TWO")]);
-        let a = store
-            .write(move |ctx| apply_document(ctx, "n", "default", "a.md", &s2, c2, 2))
-            .await
-            .unwrap();
-        assert_eq!((a.chunks_written, a.chunks_removed), (1, 1));
-        assert_eq!(
-            count(&store, "SELECT count(*) FROM items WHERE tier = 'chunk'").await,
-            2
-        );
-        let n = store
-            .write(|ctx| remove_document(ctx, "n", "default", "a.md"))
-            .await
-            .unwrap();
-        assert_eq!(n, 2);
-        assert_eq!(count(&store, "SELECT count(*) FROM items").await, 0);
-        assert_eq!(count(&store, "SELECT count(*) FROM documents").await, 0);
         tokio::task::block_in_place(|| store.close());
     }
 }
