@@ -215,15 +215,19 @@ impl Bert {
         let mut tmp = vec![0f32; m * h];
         let mut ff = vec![0f32; m * inter];
         let scale = 1.0 / (hd as f32).sqrt();
+        let to_qkv = Dims { m, n: 3 * h, k: h };
+        let to_hidden = Dims { m, n: h, k: h };
+        let to_inter = Dims { m, n: inter, k: h };
+        let from_inter = Dims { m, n: h, k: inter };
         for layer in &self.layers {
-            linear(&mut qkv, &x, &layer.qkv_w, &layer.qkv_b, m, 3 * h, h, par);
+            linear(&mut qkv, &x, &layer.qkv_w, &layer.qkv_b, to_qkv, par);
             attention(&mut ctx, &qkv, &offsets, h, heads, scale, threads > 1);
-            linear(&mut tmp, &ctx, &layer.out_w, &layer.out_b, m, h, h, par);
+            linear(&mut tmp, &ctx, &layer.out_w, &layer.out_b, to_hidden, par);
             add_in_place(&mut x, &tmp);
             layer_norm(&mut x, h, &layer.ln1_g, &layer.ln1_b, eps);
-            linear(&mut ff, &x, &layer.ff1_w, &layer.ff1_b, m, inter, h, par);
+            linear(&mut ff, &x, &layer.ff1_w, &layer.ff1_b, to_inter, par);
             gelu(&mut ff, threads > 1);
-            linear(&mut tmp, &ff, &layer.ff2_w, &layer.ff2_b, m, h, inter, par);
+            linear(&mut tmp, &ff, &layer.ff2_w, &layer.ff2_b, from_inter, par);
             add_in_place(&mut x, &tmp);
             layer_norm(&mut x, h, &layer.ln2_g, &layer.ln2_b, eps);
         }
@@ -263,18 +267,18 @@ unsafe impl Sync for SendPtr {}
 /// instead: each thread multiplies by its own slice of weight rows.
 const SMALL_M: usize = 64;
 
-/// out[m×n] = a[m×k] · wᵀ + bias, with w stored [n×k] row-major.
-#[allow(clippy::too_many_arguments)]
-fn linear(
-    out: &mut [f32],
-    a: &[f32],
-    w: &[f32],
-    bias: &[f32],
+/// The shape of a product `a[m×k] · wᵀ` with `w` stored [n×k] row-major:
+/// `m` token rows, `n` outputs, `k` inputs.
+#[derive(Clone, Copy)]
+struct Dims {
     m: usize,
     n: usize,
     k: usize,
-    par: Parallelism,
-) {
+}
+
+/// out[m×n] = a[m×k] · wᵀ + bias, with w stored [n×k] row-major.
+fn linear(out: &mut [f32], a: &[f32], w: &[f32], bias: &[f32], dims: Dims, par: Parallelism) {
+    let Dims { m, n, k } = dims;
     debug_assert_eq!(a.len(), m * k);
     debug_assert_eq!(w.len(), n * k);
     let out = &mut out[..m * n];
@@ -302,9 +306,7 @@ fn linear(
                             n,
                             a,
                             &w[start * k..(start + cols) * k],
-                            m,
-                            cols,
-                            k,
+                            Dims { m, n: cols, k },
                             Parallelism::None,
                         )
                     };
@@ -314,24 +316,23 @@ fn linear(
         return;
     }
     // SAFETY: out holds m×n elements with row stride n.
-    unsafe { gemm_bt(out.as_mut_ptr(), n, a, w, m, n, k, par) };
+    unsafe { gemm_bt(out.as_mut_ptr(), n, a, w, dims, par) };
 }
 
-/// dst[m×cols] (row stride `dst_rs`) += a[m×k] · wᵀ, w stored [cols×k].
+/// dst[m×cols] (row stride `dst_rs`) += a[m×k] · wᵀ, w stored [cols×k]
+/// (`cols` is `dims.n`).
 ///
 /// # Safety
 /// `dst` must be valid for writes of `m` rows of `cols` elements `dst_rs` apart.
-#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_bt(
     dst: *mut f32,
     dst_rs: usize,
     a: &[f32],
     w: &[f32],
-    m: usize,
-    cols: usize,
-    k: usize,
+    dims: Dims,
     par: Parallelism,
 ) {
+    let Dims { m, n: cols, k } = dims;
     // SAFETY: a is m×k and w is cols×k row-major, as the strides say;
     // the caller vouches for dst.
     unsafe {

@@ -68,6 +68,27 @@ pub trait Conversations {
     ) -> impl Future<Output = Result<Vec<Adjacent>, StoreError>> + Send;
 
     fn counts(&self) -> impl Future<Output = Result<Counts, StoreError>> + Send;
+
+    /// Namespaces that hold sessions, in name order.
+    fn namespaces(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Session ids of every namespace, in id order.
+    fn session_ids(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}
+
+fn strings(c: &rusqlite::Connection, sql: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = c
+        .prepare_cached(sql)?
+        .query_map([limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 impl Conversations for Store {
@@ -130,5 +151,21 @@ impl Conversations for Store {
 
     async fn counts(&self) -> Result<Counts, StoreError> {
         self.read(read::counts).await
+    }
+
+    async fn namespaces(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| {
+            strings(
+                c,
+                "SELECT DISTINCT namespace FROM sessions ORDER BY namespace LIMIT ?1",
+                limit,
+            )
+        })
+        .await
+    }
+
+    async fn session_ids(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| strings(c, "SELECT id FROM sessions ORDER BY id LIMIT ?1", limit))
+            .await
     }
 }
