@@ -11,17 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// Known violations, each to be removed when its slice of the
 /// restructure lands.
-const DEBT: &[&str] = &[
-    "cycle: dream -> recall -> dream",
-    // The dream cycle's SQL, split by concern; next: typed store methods.
-    "rusqlite: src/dream/backlog.rs",
-    "rusqlite: src/dream/coherence.rs",
-    "rusqlite: src/dream/continuity.rs",
-    "rusqlite: src/dream/curiosity.rs",
-    "rusqlite: src/dream/runs.rs",
-    "rusqlite: src/dream/read.rs",
-    "rusqlite: src/api/routes/dream.rs",
-];
+const DEBT: &[&str] = &["cycle: dream -> recall -> dream"];
 
 /// Where memd reads a *foreign* SQLite database (a source), or the
 /// sources benchmark writes one to sync from, rusqlite is the point.

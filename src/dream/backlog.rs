@@ -1,14 +1,14 @@
 //! Backlog sensing: what is waiting for the dream cycle in one namespace.
-//! Everything here is read from watermarks in the database, so a pass
-//! stopped anywhere is sensed again correctly by the next one.
+//! Everything here is decided from watermarks the store reads
+//! ([`crate::store::DreamBacklog`]), so a pass stopped anywhere is sensed
+//! again correctly by the next one.
 
 use std::collections::{BTreeMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::config::DreamConfig;
-use crate::store::StoreError;
+use crate::store::BacklogRows;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Backlog {
@@ -48,91 +48,50 @@ impl Backlog {
     }
 }
 
-/// Namespaces that have sessions or consolidated memory.
-pub fn namespaces(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT namespace FROM sessions UNION SELECT namespace FROM gists
-         UNION SELECT namespace FROM eras UNION SELECT namespace FROM profiles ORDER BY 1",
-    )?;
-    let v = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(v)
-}
+/// How many gist texts since the last reflection sensing reads for new
+/// entities (and a reflection reflects on).
+pub const REFLECT_TEXTS: usize = 200;
 
-pub fn sense(
-    conn: &Connection,
-    ns: &str,
-    cfg: &DreamConfig,
-    now_ms: i64,
-) -> Result<Backlog, StoreError> {
+/// The backlog from a namespace's watermarks, as of `now_ms`.
+pub fn sense(ns: &str, rows: BacklogRows, cfg: &DreamConfig, now_ms: i64) -> Backlog {
     let mut b = Backlog {
         namespace: ns.to_owned(),
         ..Default::default()
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT s.id, s.updated_at, count(e.id), max(e.id),
-                sum(e.id > coalesce(g.last_exchange_id, 0)),
-                g.last_exchange_id IS NOT NULL,
-                coalesce(a.attempts, 0), coalesce(a.upto_exchange_id, 0)
-         FROM sessions s
-         JOIN exchanges e ON e.session_id = s.id
-         LEFT JOIN gists g ON g.session_id = s.id
-         LEFT JOIN dream_attempts a ON a.session_id = s.id
-         WHERE s.namespace = ?1
-         GROUP BY s.id
-         ORDER BY s.updated_at, s.id",
-    )?;
-    let mut rows = stmt.query([ns])?;
-    while let Some(r) = rows.next()? {
-        let sid: String = r.get(0)?;
-        let updated: i64 = r.get(1)?;
-        let turns: i64 = r.get(2)?;
-        let max_id: i64 = r.get(3)?;
-        let new_turns: i64 = r.get(4)?;
-        let has_gist: bool = r.get(5)?;
-        let attempts: i64 = r.get(6)?;
-        let failed_upto: i64 = r.get(7)?;
+    for s in rows.sessions {
         b.sessions += 1;
-        b.turns += turns;
-        b.max_exchange_id = b.max_exchange_id.max(max_id);
-        if new_turns == 0 {
+        b.turns += s.turns;
+        b.max_exchange_id = b.max_exchange_id.max(s.max_exchange_id);
+        if s.new_turns == 0 {
             continue;
         }
-        b.unsummarised_total += new_turns;
-        if attempts >= i64::from(cfg.max_attempts) && failed_upto >= max_id {
+        b.unsummarised_total += s.new_turns;
+        if s.attempts >= i64::from(cfg.max_attempts) && s.failed_upto >= s.max_exchange_id {
             b.failing += 1;
             continue;
         }
         b.dirty += 1;
-        b.dirty_ids.push(sid.clone());
-        let idle = now_ms - updated >= cfg.session_idle_s as i64 * 1000;
-        let ripe = (!has_gist && turns >= cfg.min_turns as i64)
-            || (has_gist && new_turns >= cfg.resummarise_after as i64)
+        b.dirty_ids.push(s.session_id.clone());
+        let idle = now_ms - s.updated_at >= cfg.session_idle_s as i64 * 1000;
+        let ripe = (!s.has_gist && s.turns >= cfg.min_turns as i64)
+            || (s.has_gist && s.new_turns >= cfg.resummarise_after as i64)
             || idle;
         if ripe {
-            b.ripe.push(sid);
+            b.ripe.push(s.session_id);
         }
     }
 
     // Gists by month against the eras.
     let mut gist_months: BTreeMap<String, i64> = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT month, max(updated_at), count(*) FROM gists WHERE namespace = ?1 GROUP BY month",
-    )?;
-    let mut rows = stmt.query([ns])?;
-    while let Some(r) = rows.next()? {
-        let n: i64 = r.get(2)?;
-        b.gists += n as usize;
-        gist_months.insert(r.get(0)?, r.get(1)?);
+    for m in rows.gist_months {
+        b.gists += m.count as usize;
+        gist_months.insert(m.month, m.newest);
     }
-    let mut eras: BTreeMap<String, (i64, bool)> = BTreeMap::new();
-    let mut stmt =
-        conn.prepare_cached("SELECT month, built_at, stale FROM eras WHERE namespace = ?1")?;
-    let mut rows = stmt.query([ns])?;
-    while let Some(r) = rows.next()? {
-        eras.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
-    }
+    let eras: BTreeMap<String, (i64, bool)> = rows
+        .eras
+        .into_iter()
+        .map(|e| (e.month, (e.built_at, e.stale)))
+        .collect();
     for (month, newest) in &gist_months {
         match eras.get(month) {
             Some((built, stale)) if !stale && built >= newest => {}
@@ -146,57 +105,32 @@ pub fn sense(
         .collect();
     let newest_gist = gist_months.values().copied().max();
 
-    let profile: Option<(i64, bool, i64)> = conn
-        .query_row(
-            "SELECT built_at, stale, sessions_covered FROM profiles WHERE namespace = ?1",
-            [ns],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    b.profile_due = match (profile, newest_gist) {
+    b.profile_due = match (rows.profile, newest_gist) {
         (None, None) => false,
         (Some(_), None) => true,
         (None, Some(_)) => true,
-        (Some((built, stale, covered)), Some(newest)) => {
-            stale || newest > built || covered != b.gists as i64
+        (Some(p), Some(newest)) => {
+            p.stale || newest > p.built_at || p.sessions_covered != b.gists as i64
         }
     };
-    let narrative: Option<(i64, bool)> = conn
-        .query_row(
-            "SELECT built_at, stale FROM narratives WHERE namespace = ?1",
-            [ns],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    b.narrative_due = match (narrative, newest_gist) {
+    b.narrative_due = match (rows.narrative, newest_gist) {
         (None, None) => false,
         (Some(_), None) | (None, Some(_)) => true,
-        (Some((built, stale)), Some(newest)) => {
-            stale || newest > built || !b.eras_due.is_empty() || !b.eras_orphaned.is_empty()
+        (Some(n), Some(newest)) => {
+            n.stale || newest > n.built_at || !b.eras_due.is_empty() || !b.eras_orphaned.is_empty()
         }
     };
-    let since = match (profile, narrative) {
-        (Some((p, ..)), Some((n, _))) => p.min(n),
-        _ => i64::MIN,
-    };
-    b.new_gists_since_coherence = count_gists_since(conn, ns, since)?;
+    b.new_gists_since_coherence = rows.gists_since_coherence;
 
-    let state: Option<(i64, String)> = conn
-        .query_row(
-            "SELECT built_at, state FROM self_states WHERE namespace = ?1",
-            [ns],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (reflected_at, known): (i64, HashSet<String>) = match &state {
-        Some((at, json)) => (*at, known_entities(json)),
-        None => (i64::MIN, HashSet::new()),
-    };
-    b.new_gists_since_reflection = count_gists_since(conn, ns, reflected_at)?;
+    let known: HashSet<String> = rows
+        .self_state
+        .as_ref()
+        .map(|(_, json)| known_entities(json))
+        .unwrap_or_default();
+    b.new_gists_since_reflection = rows.gists_since_reflection;
     if b.new_gists_since_reflection > 0 {
-        let texts = gist_texts_since(conn, ns, reflected_at, 200)?;
         let mut fresh: HashSet<String> = HashSet::new();
-        for t in &texts {
+        for t in &rows.texts_since_reflection {
             for e in super::text::entities(t) {
                 if !known.contains(&e) {
                     fresh.insert(e);
@@ -205,31 +139,7 @@ pub fn sense(
         }
         b.new_entities = fresh.len();
     }
-    Ok(b)
-}
-
-fn count_gists_since(conn: &Connection, ns: &str, since: i64) -> Result<usize, StoreError> {
-    let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM gists WHERE namespace = ?1 AND updated_at > ?2")?
-        .query_row(params![ns, since], |r| r.get(0))?;
-    Ok(n as usize)
-}
-
-/// Texts of the gists written after `since`, newest first.
-pub fn gist_texts_since(
-    conn: &Connection,
-    ns: &str,
-    since: i64,
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT i.text FROM gists g JOIN items i ON i.id = g.item_id
-         WHERE g.namespace = ?1 AND g.updated_at > ?2 ORDER BY g.updated_at DESC LIMIT ?3",
-    )?;
-    let v = stmt
-        .query_map(params![ns, since, limit as i64], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(v)
+    b
 }
 
 pub fn known_entities(state_json: &str) -> HashSet<String> {
@@ -243,4 +153,58 @@ pub fn known_entities(state_json: &str) -> HashSet<String> {
             })
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EraMark, GistMonth, SessionProgress};
+
+    fn session(id: &str, turns: i64, new_turns: i64, has_gist: bool) -> SessionProgress {
+        SessionProgress {
+            session_id: id.into(),
+            updated_at: 1_000,
+            turns,
+            max_exchange_id: turns,
+            new_turns,
+            has_gist,
+            attempts: 0,
+            failed_upto: 0,
+        }
+    }
+
+    #[test]
+    fn ripeness_failures_and_months_from_the_watermarks() {
+        let cfg = DreamConfig::default();
+        let mut failing = session("failing", 9, 9, false);
+        (failing.attempts, failing.failed_upto) = (i64::from(cfg.max_attempts), 9);
+        let rows = BacklogRows {
+            sessions: vec![
+                session("short", 2, 2, false),
+                session("long", 8, 8, false),
+                session("done", 5, 0, true),
+                failing,
+            ],
+            gist_months: vec![GistMonth {
+                month: "2024-02".into(),
+                newest: 500,
+                count: 1,
+            }],
+            eras: vec![EraMark {
+                month: "2024-01".into(),
+                built_at: 400,
+                stale: false,
+            }],
+            ..Default::default()
+        };
+        // Not idle yet: only the session with enough turns is ripe.
+        let b = sense("n", rows, &cfg, 2_000);
+        assert_eq!((b.sessions, b.turns, b.dirty, b.failing), (4, 24, 2, 1));
+        assert_eq!(b.dirty_ids, vec!["short", "long"]);
+        assert_eq!(b.ripe, vec!["long"]);
+        assert_eq!(b.unsummarised_total, 19);
+        assert_eq!(b.eras_due, vec!["2024-02"]);
+        assert_eq!(b.eras_orphaned, vec!["2024-01"]);
+        assert!(b.profile_due && b.narrative_due && !b.is_caught_up());
+    }
 }

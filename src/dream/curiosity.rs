@@ -2,13 +2,17 @@
 //! update the namespace's self-state (mood, reflections, open questions, the
 //! entities and topics it has met).
 
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::action::Action;
 use super::drives::Levels;
 use super::pass::Work;
-use super::{Dream, DreamError, backlog, extractive, read};
+use super::text::Turn;
+use super::{Dream, DreamError, backlog, extractive};
+use crate::store::{DreamBacklog, ReflectionInput, SingleTiers};
+
+/// The latest sessions whose turns a reflection looks for open questions in.
+const RECENT_SESSIONS: usize = 10;
 
 impl Dream {
     pub(super) async fn curiosity(
@@ -17,30 +21,18 @@ impl Dream {
         levels: &Levels,
         work: &mut Work,
     ) -> Result<(), DreamError> {
-        let ns2 = ns.to_owned();
-        let (prev, new_gists, recent_sessions) = self
+        let ReflectionInput {
+            previous: prev,
+            gist_texts: new_gists,
+            recent_turns,
+        } = self
             .store
-            .read(move |c| {
-                let prev: Option<(String, i64)> = c
-                    .query_row("SELECT state, built_at FROM self_states WHERE namespace = ?1", [&ns2], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?;
-                let since = prev.as_ref().map_or(i64::MIN, |p| p.1);
-                let texts = backlog::gist_texts_since(c, &ns2, since, 200)?;
-                let mut stmt = c.prepare_cached(
-                    "SELECT session_id FROM gists WHERE namespace = ?1 AND updated_at > ?2 ORDER BY updated_at DESC LIMIT 10",
-                )?;
-                let sessions: Vec<String> = stmt
-                    .query_map(params![ns2, since], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                let turns_of = sessions
-                    .iter()
-                    .map(|s| read::turns(c, s))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((prev.map(|p| p.0), texts, turns_of))
-            })
+            .reflection_input(ns, backlog::REFLECT_TEXTS, RECENT_SESSIONS)
             .await?;
+        let recent_sessions: Vec<Vec<Turn>> = recent_turns
+            .into_iter()
+            .map(|t| t.into_iter().map(Turn::from).collect())
+            .collect();
         let prev: Value = prev
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_else(|| json!({}));
@@ -87,17 +79,7 @@ impl Dream {
             "known_topics": topics,
         });
         let n_reflections = r.reflections.len();
-        let ns2 = ns.to_owned();
-        self.store
-            .write(move |ctx| {
-                ctx.conn().execute(
-                    "INSERT INTO self_states (namespace, state, built_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (namespace) DO UPDATE SET state = excluded.state, built_at = excluded.built_at",
-                    params![ns2, state.to_string(), crate::time::now_ms()],
-                )?;
-                Ok(())
-            })
-            .await?;
+        self.store.write_self_state(ns, state).await?;
         work.actions.push(Action::Reflect {
             gists: new_gists.len(),
             reflections: n_reflections,

@@ -17,7 +17,9 @@
 //! Layout: this file holds the handle ([`Dream`]), its gate and its
 //! tracked tasks; `pass` the pass loop, [`runs`] the run records, `status`
 //! the status readout, and one module per drive's actions (`continuity`,
-//! `coherence`, `curiosity`); [`action`] types what a run records.
+//! `coherence`, `curiosity`); [`action`] types what a run records. The
+//! SQL is the store's: the backlog's watermarks, gists, eras, the single-row
+//! tiers and the run rows are its capability traits.
 
 pub mod action;
 pub mod backlog;
@@ -28,7 +30,6 @@ pub mod drives;
 pub mod extractive;
 mod pass;
 pub mod provider;
-pub mod read;
 pub mod runs;
 /// The fuzz harness's path to the cron module (`crate::cron`).
 pub use crate::cron as schedule;

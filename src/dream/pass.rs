@@ -15,7 +15,7 @@ use super::provider::{self, ProviderError, Usage};
 use super::{Dream, DreamError, PassRequest, RunReport, Trigger};
 use crate::config::DreamConfig;
 use crate::events::MemdEvent;
-use crate::store::StoreError;
+use crate::store::{DreamBacklog, Maintenance, StoreError};
 
 /// One pass over one namespace, as it started.
 pub(super) struct PassCtx<'a> {
@@ -57,7 +57,7 @@ impl Dream {
     ) -> Result<Vec<RunReport>, DreamError> {
         let namespaces = match &req.namespace {
             Some(ns) => vec![ns.clone()],
-            None => self.store.read(backlog::namespaces).await?,
+            None => self.store.dream_namespaces().await?,
         };
         let mut reports = Vec::new();
         'outer: for ns in namespaces {
@@ -120,11 +120,9 @@ impl Dream {
     }
 
     pub(super) async fn sense(&self, ns: &str, cfg: &DreamConfig) -> Result<Backlog, StoreError> {
-        let (ns, cfg) = (ns.to_owned(), cfg.clone());
         let now = crate::time::now_ms();
-        self.store
-            .read(move |c| backlog::sense(c, &ns, &cfg, now))
-            .await
+        let rows = self.store.backlog_rows(ns, backlog::REFLECT_TEXTS).await?;
+        Ok(backlog::sense(ns, rows, cfg, now))
     }
 
     async fn pass(&self, ns: &str, req: &PassRequest) -> Result<RunReport, DreamError> {
@@ -288,14 +286,7 @@ impl Dream {
 
     /// Stability's action: [`super::action::MAINTENANCE`].
     async fn maintain(&self) -> Result<(), StoreError> {
-        self.store
-            .write(|ctx| {
-                ctx.conn().execute_batch(
-                    "INSERT INTO items_fts (items_fts) VALUES ('optimize'); PRAGMA optimize;",
-                )?;
-                Ok(())
-            })
-            .await
+        self.store.optimize_search().await
     }
 
     /// Runs a blocking provider call, abandoned (nothing written) on shutdown.

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Dream, DreamError, PassRequest, Trigger};
 use crate::cron::{self as schedule, Zone};
 use crate::events::{IdleTimer, Quiet};
+use crate::store::DreamBacklog;
 
 impl Dream {
     /// A scheduled or idle trigger: a drive-based pass over every namespace
@@ -161,7 +162,7 @@ impl Dream {
 
     /// Whether any namespace has a drive over its threshold.
     async fn any_urgent(&self, cfg: &crate::config::DreamConfig) -> bool {
-        let namespaces = match self.store.read(super::backlog::namespaces).await {
+        let namespaces = match self.store.dream_namespaces().await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "idle check cannot read namespaces");

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Dream, backlog, drives};
+use super::{Dream, drives};
 use crate::config::DreamConfig;
 use crate::cron as schedule;
+use crate::store::DreamBacklog;
 
 /// How long status reuses its reading of the drives.
 const STATUS_TTL: Duration = Duration::from_secs(2);
@@ -57,11 +58,7 @@ impl Dream {
 
     /// Drives and backlog of the first 16 namespaces.
     async fn read_drives(&self, cfg: &DreamConfig) -> Value {
-        let namespaces = self
-            .store
-            .read(backlog::namespaces)
-            .await
-            .unwrap_or_default();
+        let namespaces = self.store.dream_namespaces().await.unwrap_or_default();
         let mut drives = serde_json::Map::new();
         let mut backlogs = serde_json::Map::new();
         for ns in namespaces.iter().take(16) {

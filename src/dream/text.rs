@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use crate::store::TurnRow;
+
 /// One turn of a session as the dream cycle reads it.
 #[derive(Debug, Clone)]
 pub struct Turn {
@@ -42,6 +44,18 @@ impl Turn {
             text,
             created_at,
         }
+    }
+}
+
+impl From<TurnRow> for Turn {
+    fn from(r: TurnRow) -> Turn {
+        Turn::new(
+            r.id,
+            &r.role,
+            &r.content,
+            r.metadata.as_deref(),
+            r.created_at,
+        )
     }
 }
 

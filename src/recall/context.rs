@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use super::{RecallEngine, RecallError, RecallHit, RecallQuery};
-use crate::store::{Tier, read};
+use crate::store::{SingleTiers, Singles, Tier, read};
 
 pub struct ContextRequest {
     pub query: String,
@@ -137,17 +137,11 @@ impl RecallEngine {
             seen: HashSet::new(),
         };
         if !req.without_dream {
-            let ns2 = ns.clone();
-            let (profile, narrative, state) = self
-                .store
-                .read(move |c| {
-                    Ok((
-                        crate::dream::read::profile(c, &ns2)?,
-                        crate::dream::read::narrative(c, &ns2)?,
-                        crate::dream::read::self_state(c, &ns2)?,
-                    ))
-                })
-                .await?;
+            let Singles {
+                profile,
+                narrative,
+                self_state: state,
+            } = self.store.singles(&ns).await?;
             if let Some(pr) = profile {
                 p.section(
                     "profile",

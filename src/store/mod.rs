@@ -11,14 +11,20 @@
 pub mod backup;
 mod concepts;
 mod documents;
+mod dream_backlog;
+mod dream_runs;
 mod embeddings;
+mod eras;
 mod error;
 mod exchanges;
 pub mod export;
 mod fts;
+mod gists;
 pub mod items;
+mod maintenance;
 pub mod migrate;
 pub mod read;
+mod singles;
 mod source_state;
 pub mod types;
 mod writer;
@@ -32,15 +38,24 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use concepts::{Applied, ConceptEdit, ConceptIn, ConceptView, Concepts, TableTarget};
 pub use documents::{Chunk, DocApplied, DocState, DocumentIn, Documents};
+pub use dream_backlog::{
+    BacklogRows, DreamBacklog, EraMark, GistMonth, NarrativeMark, ProfileMark, ReflectionInput,
+    SessionProgress,
+};
+pub use dream_runs::{DreamRuns, FinishedRun, NewRun};
 pub use embeddings::{Backlog, EmbeddingWork, REEMBED_CURSOR, REEMBED_UPTO, Reembed};
+pub use eras::{Eras, NewEra};
 pub use error::StoreError;
 pub use exchanges::{CandidateRows, Conversations};
 pub use export::Exports;
 pub use fts::{
     DfCache, FtsFixture, FuzzedSearch, LexicalHits, LexicalQuery, Search, or_expression,
 };
+pub use gists::{GistFacts, GistLookup, Gists, MonthGist, NewGist, TurnRow};
 pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, WriteCtx, partition};
+pub use maintenance::Maintenance;
 pub use read::{Adjacent, PendingRow};
+pub use singles::{NewProfile, Single, SingleTiers, Singles};
 pub use source_state::{SourceState, SourceValue, TableState};
 pub use types::*;
 pub use writer::{ImportMsg, blob_to_vector, vector_to_blob};

@@ -16,7 +16,7 @@ use crate::api::{ApiError, AppState, JsonBody};
 use crate::dream::drives::Drive;
 use crate::dream::{DreamError, PassRequest, Trigger};
 use crate::recall::context::ContextRequest;
-use crate::store::DEFAULT_NAMESPACE;
+use crate::store::{DEFAULT_NAMESPACE, DreamRuns, Eras, GistLookup, Gists, SingleTiers};
 
 impl From<DreamError> for ApiError {
     fn from(e: DreamError) -> Self {
@@ -102,11 +102,7 @@ pub async fn runs(
         check_namespace(ns)?;
     }
     let limit = q.limit.unwrap_or(20).clamp(1, 1000);
-    let ns = q.namespace.clone();
-    let runs = state
-        .store
-        .read(move |c| crate::dream::runs::list(c, ns.as_deref(), limit))
-        .await?;
+    let runs = state.store.dream_runs(q.namespace.clone(), limit).await?;
     Ok(Json(json!({"runs": runs})))
 }
 
@@ -116,20 +112,12 @@ pub async fn gist(
     sid: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let sid = path_id(sid)?;
-    let id = sid.clone();
-    let found = state
-        .store
-        .read(move |c| {
-            let exists = crate::store::read::session(c, &id)?.is_some();
-            Ok((exists, crate::dream::read::gist(c, &id)?))
-        })
-        .await?;
-    match found {
-        (_, Some(g)) => Ok(Json(g)),
-        (true, None) => Err(ApiError::not_found(format!(
+    match state.store.gist(&sid).await? {
+        GistLookup::Found(g) => Ok(Json(g)),
+        GistLookup::NoGist => Err(ApiError::not_found(format!(
             "session `{sid}` has no gist yet (the dream cycle writes it; `memd ctl dream --force` runs it now)"
         ))),
-        (false, None) => Err(ApiError::not_found(format!("no session `{sid}`"))),
+        GistLookup::NoSession => Err(ApiError::not_found(format!("no session `{sid}`"))),
     }
 }
 
@@ -139,22 +127,13 @@ pub async fn eras(
     q: Result<Query<NsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (ns, _) = ns_of(q)?;
-    let n = ns.clone();
-    let eras = state
-        .store
-        .read(move |c| crate::dream::read::eras(c, &n))
-        .await?;
+    let eras = state.store.eras(&ns).await?;
     Ok(Json(json!({"namespace": ns, "eras": eras})))
 }
 
-async fn single(
-    state: &AppState,
-    ns: String,
-    what: &'static str,
-    f: fn(&rusqlite::Connection, &str) -> Result<Option<Value>, crate::store::StoreError>,
-) -> Result<Json<Value>, ApiError> {
-    let n = ns.clone();
-    match state.store.read(move |c| f(c, &n)).await? {
+/// A single-row tier as found, or why there is none.
+fn single(found: Option<Value>, ns: &str, what: &str) -> Result<Json<Value>, ApiError> {
+    match found {
         Some(v) => Ok(Json(v)),
         None => Err(ApiError::not_found(format!(
             "namespace `{ns}` has no {what} yet (the dream cycle builds it; `memd ctl dream --force` runs it now)"
@@ -168,7 +147,7 @@ pub async fn profile(
     q: Result<Query<NsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (ns, _) = ns_of(q)?;
-    single(&state, ns, "profile", crate::dream::read::profile).await
+    single(state.store.profile(&ns).await?, &ns, "profile")
 }
 
 /// `GET /v1/narrative?namespace=`
@@ -177,7 +156,7 @@ pub async fn narrative(
     q: Result<Query<NsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (ns, _) = ns_of(q)?;
-    single(&state, ns, "narrative", crate::dream::read::narrative).await
+    single(state.store.narrative(&ns).await?, &ns, "narrative")
 }
 
 /// `GET /v1/self?namespace=`
@@ -186,7 +165,7 @@ pub async fn self_state(
     q: Result<Query<NsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (ns, _) = ns_of(q)?;
-    single(&state, ns, "self-state", crate::dream::read::self_state).await
+    single(state.store.self_state(&ns).await?, &ns, "self-state")
 }
 
 /// `POST /v1/context`
