@@ -28,6 +28,7 @@ pub mod recall;
 pub mod restore;
 pub mod sources;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod unicode;
 pub mod wire;

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+pub use crate::text::clip;
+
 use crate::store::TurnRow;
 
 /// One turn of a session as the dream cycle reads it.
@@ -140,7 +142,7 @@ pub fn content_words(text: &str) -> Vec<String> {
 fn stopwords() -> &'static HashSet<&'static str> {
     static SET: std::sync::OnceLock<HashSet<&'static str>> = std::sync::OnceLock::new();
     SET.get_or_init(|| {
-        let mut s: HashSet<&str> = crate::recall::lexical::STOPWORDS.iter().copied().collect();
+        let mut s: HashSet<&str> = crate::text::STOPWORDS.iter().copied().collect();
         s.extend([
             "yeah", "really", "that's", "it's", "i'm", "you're", "don't", "thanks", "thank",
             "also", "much", "lot", "like", "know", "think", "got", "get", "one", "would", "will",
@@ -233,18 +235,6 @@ pub fn join_names(names: &[String]) -> String {
         [] => String::new(),
         [a] => a.clone(),
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
-/// Cuts at a char boundary, at most `max` chars, on a word boundary.
-pub fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let cut: String = s.chars().take(max).collect();
-    match cut.rfind(' ') {
-        Some(i) if i > max / 2 => format!("{}…", &cut[..i]),
-        _ => format!("{cut}…"),
     }
 }
 

@@ -74,8 +74,7 @@ impl Packer {
                     if room < MIN_CLIP {
                         continue;
                     }
-                    let clipped =
-                        crate::dream::text::clip(it["text"].as_str().unwrap_or(""), room - 1);
+                    let clipped = crate::text::clip(it["text"].as_str().unwrap_or(""), room - 1);
                     n = clipped.chars().count();
                     it["text"] = json!(clipped);
                     it["clipped"] = json!(true);
