@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 const DEBT: &[&str] = &[];
 
 /// Where memd reads a *foreign* SQLite database (a source), or the
-/// sources benchmark writes one to sync from, rusqlite is the point.
+/// sources benchmark and the fuzz harness write one to sync from,
+/// rusqlite is the point.
 const FOREIGN_SQLITE: &[&str] = &[
     "src/sources/sqlite.rs",
     "src/bin/memd-bench/sources.rs",

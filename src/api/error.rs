@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::dream::DreamError;
 use crate::ingest::IngestError;
 use crate::recall::RecallError;
 use crate::store::StoreError;
@@ -85,6 +86,24 @@ impl From<IngestError> for ApiError {
             IngestError::Conflict(m) => ApiError::conflict(m),
             IngestError::Store(e) => e.into(),
             IngestError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl From<DreamError> for ApiError {
+    fn from(e: DreamError) -> Self {
+        match e {
+            DreamError::Store(s) => s.into(),
+            DreamError::Busy(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "dream_running",
+                format!("a dream pass is already running: {what}"),
+            ),
+            DreamError::Stopping => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopping",
+                "the daemon is shutting down",
+            ),
         }
     }
 }

@@ -12,7 +12,7 @@ pub mod uds;
 pub use crate::wire;
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper::body::Body as HttpBody;
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 
 pub use error::ApiError;
 
@@ -40,7 +41,9 @@ pub struct AppState {
     pub recall: RecallEngine,
     pub embedder: Arc<dyn Embedder>,
     /// The configuration in force; SIGHUP replaces what can change live.
-    pub config: Arc<RwLock<Config>>,
+    /// Readers take the current `Arc` (a reload never tears a request's
+    /// view); workers can subscribe and wait for changes.
+    pub config: Arc<watch::Sender<Arc<Config>>>,
     pub config_source: String,
     pub metrics: Arc<metrics::Metrics>,
     pub started: Instant,
@@ -54,11 +57,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn config(&self) -> Config {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    pub fn config(&self) -> Arc<Config> {
+        self.config.borrow().clone()
     }
 }
 

@@ -16,7 +16,7 @@ mod socket;
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -142,12 +142,12 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         "store open"
     );
 
-    let shared_config = Arc::new(RwLock::new(cfg.clone()));
+    let shared_config = Arc::new(tokio::sync::watch::Sender::new(Arc::new(cfg.clone())));
     let consolidator = crate::dream::provider::build(&cfg.dream, embedder.clone())
         .map_err(|e| DaemonError::Internal(format!("dream provider: {e}")))?;
     let dream = crate::dream::Dream::new(
         store.clone(),
-        shared_config.clone(),
+        shared_config.subscribe(),
         consolidator,
         &control.shutdown,
     );
@@ -403,9 +403,8 @@ fn reload(state: &AppState, control: &Control) {
         }
     };
     let new = loaded.config;
-    let mut running = state.config.write().unwrap_or_else(|p| p.into_inner());
-    let old = running.clone();
-    let mut merged = old.clone();
+    let old = state.config();
+    let mut merged = Config::clone(&old);
     merged.log.level = new.log.level.clone();
     merged.api.request_timeout_s = new.api.request_timeout_s;
     merged.api.max_content_bytes = new.api.max_content_bytes.min(old.api.max_body_bytes);
@@ -461,7 +460,7 @@ fn reload(state: &AppState, control: &Control) {
             }
         });
     }
-    *running = merged;
+    state.config.send_replace(Arc::new(merged));
     state
         .store
         .events()

@@ -38,12 +38,13 @@ mod status;
 pub mod text;
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::OwnedMutexGuard;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -118,7 +119,7 @@ pub struct RunReport {
 
 pub struct Dream {
     store: Store,
-    config: Arc<RwLock<Config>>,
+    config: watch::Receiver<Arc<Config>>,
     provider: Arc<dyn Consolidator>,
     gate: Arc<tokio::sync::Mutex<()>>,
     running: Mutex<Option<Value>>,
@@ -138,7 +139,7 @@ pub struct Dream {
 impl Dream {
     pub fn new(
         store: Store,
-        config: Arc<RwLock<Config>>,
+        config: watch::Receiver<Arc<Config>>,
         provider: Arc<dyn Consolidator>,
         shutdown: &CancellationToken,
     ) -> Arc<Dream> {
@@ -158,11 +159,7 @@ impl Dream {
     }
 
     fn cfg(&self) -> DreamConfig {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .dream
-            .clone()
+        self.config.borrow().dream.clone()
     }
 
     pub fn provider_name(&self) -> &'static str {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
@@ -310,10 +310,11 @@ async fn build_state(cfg: Config) -> (AppState, CancellationToken) {
     let checkpointer = crate::checkpoint::Checkpointer::new(store.clone(), &cfg);
     let embed_queue =
         embed::queue::EmbedQueue::new(store.clone(), embedder.clone(), cfg.embed.batch_size, None);
-    let config = Arc::new(RwLock::new(cfg.clone()));
+    let config = Arc::new(tokio::sync::watch::Sender::new(Arc::new(cfg.clone())));
     let consolidator =
         crate::dream::provider::build(&cfg.dream, embedder.clone()).expect("dream provider");
-    let dream = crate::dream::Dream::new(store.clone(), config.clone(), consolidator, &shutdown);
+    let dream =
+        crate::dream::Dream::new(store.clone(), config.subscribe(), consolidator, &shutdown);
     let sources = crate::sources::Sources::new(store.clone(), &cfg.sources);
     sources.check_schemas().await.expect("source schema");
     let state = AppState {

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use super::{RecallEngine, RecallError, RecallHit, RecallQuery};
-use crate::store::{SingleTiers, Singles, Tier, read};
+use crate::store::{Conversations, SingleTiers, Singles, Tier};
 
 pub struct ContextRequest {
     pub query: String,
@@ -225,10 +225,7 @@ impl RecallEngine {
         let (hits, _) = self.recall(recall(vec![Tier::Exchange], k, None)).await?;
         p.section("exchanges", hits.iter().map(hit_item).collect(), budget);
         if let Some(sid) = req.session_id.clone() {
-            let recent = self
-                .store
-                .read(move |c| read::recent_exchanges(c, &sid, 6))
-                .await?;
+            let recent = self.store.recent_exchanges(sid, 6).await?;
             let mut items: Vec<Value> = recent
                 .into_iter()
                 // A session of another namespace is not this namespace's memory.

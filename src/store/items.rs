@@ -305,7 +305,8 @@ fn row_to_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
 const ITEM_COLUMNS: &str =
     "id, tier, namespace, key, parent, text, attrs, weight, created_at, updated_at";
 
-pub fn item_by_key(
+#[cfg(test)]
+fn item_by_key(
     conn: &Connection,
     tier: Tier,
     namespace: &str,
@@ -329,21 +330,6 @@ pub fn items_by_id(conn: &Connection, ids: &[i64]) -> Result<HashMap<i64, Item>,
         }
     }
     Ok(out)
-}
-
-/// Items of one tier in a namespace, by key.
-pub fn items_of_tier(
-    conn: &Connection,
-    tier: Tier,
-    namespace: &str,
-) -> Result<Vec<Item>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ITEM_COLUMNS} FROM items WHERE tier = ?1 AND namespace = ?2 ORDER BY key"
-    ))?;
-    let rows = stmt
-        .query_map(params![tier.as_str(), namespace], row_to_item)?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
 }
 
 const PENDING_SQL: [&str; 3] = [

@@ -20,10 +20,10 @@ mod exchanges;
 pub mod export;
 mod fts;
 mod gists;
-pub mod items;
+mod items;
 mod maintenance;
 pub mod migrate;
-pub mod read;
+mod read;
 mod singles;
 mod source_state;
 pub mod types;
@@ -52,7 +52,8 @@ pub use fts::{
     DfCache, FtsFixture, FuzzedSearch, LexicalHits, LexicalQuery, Search, or_expression,
 };
 pub use gists::{GistFacts, GistLookup, Gists, MonthGist, NewGist, TurnRow};
-pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, WriteCtx, partition};
+use items::WriteCtx;
+pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, partition};
 pub use maintenance::Maintenance;
 pub use read::{Adjacent, PendingRow};
 pub use singles::{NewProfile, Single, SingleTiers, Singles};
@@ -364,7 +365,7 @@ impl Store {
     /// returned once the transaction has committed; an `Err` from `f` rolls
     /// back only its own savepoint. Index changes recorded through the
     /// context apply after the commit.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + 'static,
@@ -423,7 +424,7 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)
     }
 
-    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,

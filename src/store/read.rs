@@ -241,18 +241,6 @@ pub fn embedding_backlog(conn: &Connection, model_id: i64) -> Result<(i64, i64),
         .query_row([model_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
-/// Rows per embedding model name (`None`: not embedded).
-pub fn rows_by_model(conn: &Connection) -> Result<Vec<(Option<String>, i64)>, StoreError> {
-    let rows = conn
-        .prepare_cached(
-            "SELECT m.name, count(*) FROM exchanges e LEFT JOIN embed_models m ON m.id = e.embed_model_id
-             GROUP BY m.name ORDER BY m.name",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
 pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT value FROM meta WHERE key = ?1")?

@@ -14,27 +14,9 @@ use super::sessions::{check_id, check_namespace, path_id};
 use crate::api::wire::{ContextIn, DreamIn, RecallIn};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::dream::drives::Drive;
-use crate::dream::{DreamError, PassRequest, Trigger};
+use crate::dream::{PassRequest, Trigger};
 use crate::recall::context::ContextRequest;
 use crate::store::{DEFAULT_NAMESPACE, DreamRuns, Eras, GistLookup, Gists, SingleTiers};
-
-impl From<DreamError> for ApiError {
-    fn from(e: DreamError) -> Self {
-        match e {
-            DreamError::Store(s) => s.into(),
-            DreamError::Busy(what) => ApiError::new(
-                StatusCode::CONFLICT,
-                "dream_running",
-                format!("a dream pass is already running: {what}"),
-            ),
-            DreamError::Stopping => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "stopping",
-                "the daemon is shutting down",
-            ),
-        }
-    }
-}
 
 /// `POST /v1/dream`
 pub async fn start(

@@ -60,8 +60,8 @@ pub async fn remember(
     JsonBody(body): JsonBody<ExchangeIn>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let sid = path_id(sid)?;
-    let limits = state.config().api;
-    let r = ingest(&state).remember(sid.clone(), body, &limits).await?;
+    let limits = &state.config().api;
+    let r = ingest(&state).remember(sid.clone(), body, limits).await?;
     let status = if r.duplicate {
         StatusCode::OK
     } else {
@@ -83,8 +83,8 @@ pub async fn remember(
 /// Bad lines are reported by number; the good ones are stored.
 pub async fn import(State(state): State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
     let body = read_body(req, &()).await?;
-    let limits = state.config().api;
-    let report = match ingest(&state).import(&body, &limits).await {
+    let limits = &state.config().api;
+    let report = match ingest(&state).import(&body, limits).await {
         Ok(r) => r,
         Err(IngestError::Store(e)) => {
             let mut err = ApiError::from(e);
