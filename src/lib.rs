@@ -4,7 +4,8 @@
 //! [`index`] (in-memory vectors), [`embed`] (providers and the background
 //! queue), [`recall`] (hybrid search), [`checkpoint`] and [`restore`]
 //! (snapshots), [`api`] (HTTP over a Unix socket), [`daemon`] (lifecycle),
-//! and the client [`ctl`]. The benchmarks are the `memd-bench` binary
+//! and the client [`ctl`]. [`firewall`] scans text bound for a prompt for
+//! attacks on the model; it depends on nothing else of memd's. The benchmarks are the `memd-bench` binary
 //! (src/bin/memd-bench/), a user of this library's public API.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod daemon;
 pub mod dream;
 pub mod embed;
 pub mod events;
+pub mod firewall;
 pub mod fsperm;
 #[doc(hidden)]
 pub mod fuzzing;

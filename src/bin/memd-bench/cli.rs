@@ -67,6 +67,22 @@ pub enum BenchCommand {
     /// Database sources: full-sync rows/s and change → recallable latency
     /// (scripts/bench-sources.sh also starts a PostgreSQL for it).
     Sources(SourcesBenchArgs),
+    /// The write firewall's threat scanner on a labelled JSONL corpus
+    /// (shared/data/injection/dev.jsonl): detection per attack kind, false
+    /// positives per benign kind, scan throughput.
+    Firewall {
+        /// One JSON object a line: `text`, `label` (attack|benign), `kind`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Also count false positives over every turn of this LoCoMo file.
+        #[arg(long, value_name = "FILE")]
+        locomo: Option<PathBuf>,
+        /// Print each missed attack and each false positive to stderr.
+        #[arg(long)]
+        verbose: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

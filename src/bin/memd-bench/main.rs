@@ -8,6 +8,7 @@ mod core;
 mod daemon;
 mod dream;
 mod embed;
+mod firewall;
 mod sources;
 mod spawn;
 mod vectors;
@@ -54,6 +55,12 @@ fn main() -> ExitCode {
                 json,
             } => dream::pass(socket, sessions, turns, queries, json).await,
             BenchCommand::Sources(args) => sources::run(args).await,
+            BenchCommand::Firewall {
+                file,
+                locomo,
+                verbose,
+                json,
+            } => firewall::run(&file, locomo.as_deref(), json, verbose),
         }
     });
     match result {
