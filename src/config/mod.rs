@@ -550,7 +550,7 @@ mod tests {
             ("[index]\nnprobe = 0\n", "index.nprobe"),
             ("[index]\ncell_factor = 0.0\n", "index.cell_factor"),
             ("[store]\nread_connections = 0\n", "store.read_connections"),
-            // Values that overflowed deadlines or rusqlite's i32 timeout.
+            // Values that overflowed deadlines or SQLite's i32 busy timeout.
             (
                 "[store]\nbusy_timeout_ms = 99999999999\n",
                 "store.busy_timeout_ms",

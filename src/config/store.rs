@@ -51,7 +51,7 @@ impl StoreConfig {
     pub(super) fn validate(&self) -> Check {
         first([
             between("store.read_connections", self.read_connections, 1, 64),
-            // rusqlite takes the busy timeout as i32 milliseconds.
+            // SQLite's driver takes the busy timeout as i32 milliseconds.
             between("store.busy_timeout_ms", self.busy_timeout_ms, 0, 3_600_000),
             at_least("store.max_batch_ops", self.max_batch_ops, 1),
         ])
