@@ -173,7 +173,13 @@ impl Connection {
         body: BoxBody<Bytes, std::io::Error>,
         json_body: bool,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
-        self.sender.ready().await.map_err(|e| self.protocol(&e))?;
+        if self.sender.is_closed() || self.sender.ready().await.is_err() {
+            // The daemon closes connections left idle longer than
+            // api.idle_timeout_s; a client that paused (a benchmark between
+            // phases, an agent between turns) goes on with a new one. Nothing
+            // was sent on the closed one, so nothing is sent twice.
+            *self = Connection::open(&self.socket).await?;
+        }
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -235,4 +241,53 @@ pub fn resolve_socket(args: &CtlArgs) -> Result<PathBuf, String> {
         return Ok(system);
     }
     Ok(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers one request per connection and then closes
+    /// it, as the daemon does with a connection idle too long.
+    async fn one_answer_per_connection(listener: tokio::net::UnixListener) {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = b"{\"status\":\"ok\"}";
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(one_answer_per_connection(listener));
+        let mut conn = Connection::open(&path).await.unwrap();
+        for _ in 0..3 {
+            let v = conn.call(Method::GET, "/v1/health", None).await.unwrap();
+            assert_eq!(v.unwrap()["status"], "ok");
+            // Let the close reach the client, as an idle timeout would.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }
