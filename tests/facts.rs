@@ -504,3 +504,32 @@ fn export_then_import_all_keeps_facts_and_their_history() {
     let (_, h) = b.get(&format!("/v1/facts/{new_id}"));
     assert_eq!(h["history"].as_array().unwrap().len(), 2, "{h}");
 }
+
+#[test]
+fn the_background_queue_embeds_facts_for_a_model_that_is_not_inline() {
+    let Some(dir) = common::model_dir() else {
+        return;
+    };
+    let d = Daemon::start(&format!(
+        "[embed]\nprovider = \"local\"\nmodel_dir = \"{}\"\nthreads = 2",
+        dir.display()
+    ));
+    let cat = create(&d, json!({"text": "Alice adopted a grey cat named Miso"}));
+    let cat_id = cat["fact"]["id"].as_i64().unwrap();
+    create(
+        &d,
+        json!({"text": "The quarterly budget review is on Thursday"}),
+    );
+    common::wait_status(
+        &d,
+        "fact vectors",
+        std::time::Duration::from_secs(60),
+        |s| s["embedder"]["backlog"] == 0,
+    );
+    // No word of the query is in the fact: only its vector finds it.
+    let ids = recall_ids(
+        &d,
+        json!({"query": "feline pet", "tiers": ["fact"], "mode": "vector", "k": 1}),
+    );
+    assert_eq!(ids, vec![cat_id]);
+}

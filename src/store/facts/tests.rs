@@ -232,3 +232,63 @@ async fn supersession_moves_the_old_vector_and_forget_removes_everything() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedding_queue_files_each_vector_where_the_status_says() {
+    use crate::store::EmbeddingWork;
+    let dir = tempfile::tempdir().unwrap();
+    let model = ModelSpec {
+        name: "test".into(),
+        dim: 4,
+    };
+    let (store, _) =
+        Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model).unwrap();
+    let unembedded = |text: &str| NewFact {
+        embedding: None,
+        ..new_fact(text, [0.0; 4])
+    };
+    let a = store.create_fact(unembedded("alice lives in Porto")).await;
+    let a = a.unwrap().unwrap().fact;
+    let mut b = unembedded("alice lives in Lisbon");
+    b.supersedes = Some(a.id);
+    let b = store.create_fact(b).await.unwrap().unwrap().fact;
+    let mut c = unembedded("alice has a cat");
+    c.candidate = true;
+    let c = store.create_fact(c).await.unwrap().unwrap().fact;
+    assert_eq!(store.backlog(true).await.unwrap().facts, 3);
+    let pending = store.pending_facts(10).await.unwrap();
+    assert_eq!(pending.len(), 3);
+    let rows: Vec<(i64, String, Vec<f32>)> = pending
+        .into_iter()
+        .map(|(id, text)| (id, text, vec![1.0, 0.0, 0.0, 0.0]))
+        .collect();
+    assert_eq!(store.set_fact_embeddings(rows).await.unwrap(), 3);
+    assert_eq!(store.backlog(true).await.unwrap().facts, 0);
+    let ids = |part: String| {
+        let mut v: Vec<i64> = store
+            .index()
+            .read()
+            .unwrap()
+            .search(&part, None, &[1.0, 0.0, 0.0, 0.0], 10)
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(live_fact_partition("n")), vec![b.id]);
+    assert_eq!(ids(retired_fact_partition("n")), vec![a.id]);
+    // The candidate has its vector stored, and is indexed once promoted.
+    store.review_fact(c.id, true).await.unwrap().unwrap();
+    assert_eq!(ids(live_fact_partition("n")), vec![b.id, c.id]);
+    // A vector for text that changed meanwhile is not stored.
+    let stale = vec![(
+        b.id,
+        "alice lives in Rome".to_owned(),
+        vec![0.0, 1.0, 0.0, 0.0],
+    )];
+    assert_eq!(store.set_fact_embeddings(stale).await.unwrap(), 0);
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .unwrap();
+}
