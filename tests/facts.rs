@@ -427,6 +427,12 @@ fn bad_input_answers_a_clear_4xx() {
         "no fact 999",
     );
     bad(
+        json!({"text": "x", "provenance": []}),
+        400,
+        "bad_field",
+        "object",
+    );
+    bad(
         json!({"text": "x", "provenance": {"who": 1}}),
         400,
         "bad_field",

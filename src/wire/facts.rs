@@ -1,7 +1,20 @@
 //! The facts tier: `/v1/facts`.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+
+/// A nested object field, refused when it is anything but an object or
+/// null: serde would read a JSON array into a struct by position.
+fn object<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(D::Error::custom),
+        Some(_) => Err(D::Error::custom("`provenance` must be a JSON object")),
+    }
+}
 
 /// Where a fact came from. Every field is optional; a fact a client writes
 /// by hand usually names only the client.
@@ -45,7 +58,11 @@ pub struct FactIn {
     /// The id of a live fact this one replaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supersedes: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provenance: Option<ProvenanceIn>,
     /// A vector of the current model (else memd embeds the text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,7 +88,11 @@ pub struct FactEditIn {
     pub confidence: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_from: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provenance: Option<ProvenanceIn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
