@@ -234,6 +234,84 @@ pub enum CtlCommand {
         #[arg(long)]
         restore: bool,
     },
+    /// The facts tier: list, show, add, review, promote, reject, forget, history.
+    Facts {
+        #[command(subcommand)]
+        command: FactsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FactsCommand {
+    /// Facts of a namespace, newest first (default: live facts and candidates).
+    List {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// candidate, active, superseded or invalid.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        slot: Option<String>,
+        /// RFC 3339: what memd believed at that instant.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+        /// Superseded and rejected facts too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// One fact.
+    Show { id: i64 },
+    /// Every version of a fact, oldest first.
+    History { id: i64 },
+    /// Write a fact.
+    Add {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// user_profile, preference, env, project, event or other.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        /// The attribute it sets (residence, employer, …).
+        #[arg(long)]
+        slot: Option<String>,
+        /// A name it mentions (repeatable).
+        #[arg(long = "entity", value_name = "NAME")]
+        entities: Vec<String>,
+        /// Put it in the review queue instead of making it active.
+        #[arg(long)]
+        candidate: bool,
+        #[arg(long)]
+        confidence: Option<f64>,
+        /// RFC 3339: since when it is true (default: now).
+        #[arg(long, value_name = "TIME")]
+        valid_from: Option<String>,
+        /// The id of the live fact it replaces.
+        #[arg(long, value_name = "ID")]
+        supersedes: Option<i64>,
+        /// The text; several words are joined with spaces.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// The review queue: candidates waiting to be promoted or rejected.
+    Review {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Make a candidate active.
+    Promote { id: i64 },
+    /// Mark a candidate invalid.
+    Reject { id: i64 },
+    /// Delete a fact everywhere (the one hard delete).
+    Forget { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

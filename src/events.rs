@@ -28,6 +28,8 @@ pub enum MemdEvent {
     SessionDeleted { session_id: String },
     /// Derived or source text was written (gists, eras, concepts, chunks).
     ItemsWritten { namespace: String },
+    /// A client created or edited facts.
+    FactsWritten { namespace: String },
     /// A source finished a sync.
     SourceSynced { source: String },
     /// A dream pass ended.
@@ -41,7 +43,9 @@ impl MemdEvent {
     pub fn is_client_write(&self) -> bool {
         matches!(
             self,
-            MemdEvent::ExchangesWritten { .. } | MemdEvent::SessionDeleted { .. }
+            MemdEvent::ExchangesWritten { .. }
+                | MemdEvent::SessionDeleted { .. }
+                | MemdEvent::FactsWritten { .. }
         )
     }
 
@@ -51,6 +55,7 @@ impl MemdEvent {
             self,
             MemdEvent::ExchangesWritten { .. }
                 | MemdEvent::ItemsWritten { .. }
+                | MemdEvent::FactsWritten { .. }
                 | MemdEvent::SourceSynced { .. }
         )
     }

@@ -25,6 +25,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod learn;
 pub mod logging;
 pub mod recall;
 pub mod restore;

@@ -306,6 +306,31 @@ fn body_routes() -> Vec<BodyRoute> {
         ("text", NullableStr),
         ("restore", Bool),
     ];
+    let fact: &[(&str, F)] = &[
+        ("text", ReqStr),
+        ("namespace", Str),
+        ("kind", Str),
+        ("subject", Str),
+        ("entities", StrList),
+        ("slot", Str),
+        ("status", Str),
+        ("confidence", Float),
+        ("valid_from", Str),
+        ("supersedes", Id),
+        ("provenance", Obj),
+        ("embedding", FloatList),
+    ];
+    let fact_edit: &[(&str, F)] = &[
+        ("text", Str),
+        ("kind", Str),
+        ("subject", Str),
+        ("entities", StrList),
+        ("slot", Str),
+        ("confidence", Float),
+        ("valid_from", Str),
+        ("provenance", Obj),
+        ("embedding", FloatList),
+    ];
     let header = json!({"memd_export": 1, "schema_version": 1});
     let checkpoint = ("/v1/checkpoint", "/v1/checkpoint");
     let reembed = ("/v1/reembed", "/v1/reembed");
@@ -327,6 +352,9 @@ fn body_routes() -> Vec<BodyRoute> {
         ),
         br("POST", ROWS, Json, row, rows),
         br("PATCH", CONCEPT, Json, json!({}), patch),
+        br("POST", FACTS, Json, json!({"text": "x"}), fact),
+        br("PATCH", FACT, Json, json!({}), fact_edit),
+        br("POST", FACT_EDIT, Json, json!({}), fact_edit),
     ]
 }
 
@@ -529,6 +557,7 @@ const LEGIT: &[&str] = &[
 /// The GET routes that take `?namespace=` and check it.
 const NS_QUERY_ROUTES: &[&str] = &[
     "/v1/sessions",
+    "/v1/facts",
     "/v1/dream/runs",
     "/v1/eras",
     "/v1/profile",
@@ -598,6 +627,11 @@ const REMEMBER: At = ("/v1/sessions/{sid}/exchanges", "/v1/sessions/h/exchanges"
 const SYNC: At = ("/v1/sources/{name}/sync", "/v1/sources/shop/sync");
 const ROWS: At = ("/v1/sources/{name}/rows", "/v1/sources/shop/rows");
 const CONCEPT: At = ("/v1/concepts/{*name}", "/v1/concepts/products:1");
+const FACTS: At = ("/v1/facts", "/v1/facts");
+/// A fact that does not exist: broken bodies are refused before the id is
+/// looked up.
+const FACT: At = ("/v1/facts/{id}", "/v1/facts/999999");
+const FACT_EDIT: At = ("/v1/facts/{id}/edit", "/v1/facts/999999/edit");
 
 fn post(class: Class, at: At, body: impl Into<Vec<u8>>, expect: Expect) -> Case {
     case(class, "POST", at.0, at.1, body, expect)
@@ -950,6 +984,43 @@ fn path_cases(t: &mut Vec<Case>) {
     ] {
         t.push(get(PathParam, CONCEPT.0, target, Client));
     }
+    // Fact ids are numbers: anything else is no fact (or not a path at all).
+    let fact_routes: [(&str, &str, &str, &str); 6] = [
+        ("GET", FACT.0, "", ""),
+        ("DELETE", FACT.0, "", ""),
+        ("PATCH", FACT.0, "", "{}"),
+        ("POST", FACT_EDIT.0, "/edit", "{}"),
+        ("POST", "/v1/facts/{id}/promote", "/promote", ""),
+        ("POST", "/v1/facts/{id}/reject", "/reject", ""),
+    ];
+    for (m, route, suffix, body) in fact_routes {
+        for id in [
+            long.as_str(),
+            "abc",
+            "0",
+            "-1",
+            "1.5",
+            "99999999999999999999",
+            "%00",
+            "%FF%FE",
+            "..",
+            "1%2F2",
+        ] {
+            let target = format!("/v1/facts/{id}{suffix}");
+            t.push(case(PathParam, m, route, target, body, Client));
+        }
+    }
+    // Promote and reject read no body: whatever is sent, an unknown fact is 404.
+    for route in ["/v1/facts/{id}/promote", "/v1/facts/{id}/reject"] {
+        let target = route.replace("{id}", "999999");
+        for (class, body) in [
+            (Class::Oversized, vec![b'a'; MAX_BODY + 1024]),
+            (Class::Malformed, b"not json".to_vec()),
+            (Class::DeepNesting, nested(10_000).into_bytes()),
+        ] {
+            t.push(case(class, "POST", route, &target, body, NOT_FOUND));
+        }
+    }
     for target in ["/v1/sessions//exchanges", "/v1/sessions/"] {
         t.push(case(
             PathParam,
@@ -1054,9 +1125,23 @@ fn query_cases(t: &mut Vec<Case>) {
         ("/v1/export", "/v1/export", Success),
         ("/v1/sources", "/v1/sources", Success),
         ("/v1/sessions/{sid}/gist", "/v1/sessions/s/gist", Handled),
+        ("/v1/facts/{id}", "/v1/facts/999999", Handled),
     ] {
         let target = format!("{target}?bogus=%00%FF&limit=-1&{}", "a=1&".repeat(500));
         t.push(get(Query, route, target, e));
+    }
+    // The facts list's own filters.
+    for (q, e) in [
+        ("as_of=soon", INVALID),
+        ("as_of=", INVALID),
+        ("as_of=9999-12-31T23:59:59Z", Success),
+        ("kind=bogus", INVALID),
+        ("status=%00", INVALID),
+        ("include_retired=maybe", BAD_FIELD),
+        ("subject=%00", Success),
+        ("offset=18446744073709551615", Success),
+    ] {
+        t.push(get(Query, FACTS.0, format!("/v1/facts?{q}"), e));
     }
 }
 

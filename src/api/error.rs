@@ -90,6 +90,19 @@ impl From<IngestError> for ApiError {
     }
 }
 
+impl From<crate::learn::FactError> for ApiError {
+    fn from(e: crate::learn::FactError) -> Self {
+        use crate::learn::FactError;
+        match e {
+            FactError::Invalid(m) => ApiError::invalid(m),
+            FactError::NotFound(m) => ApiError::not_found(m),
+            FactError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "fact_state", m),
+            FactError::Store(e) => e.into(),
+            FactError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
 impl From<DreamError> for ApiError {
     fn from(e: DreamError) -> Self {
         match e {

@@ -96,6 +96,19 @@ pub fn router(state: AppState) -> Router {
             // Streamed line by line: no whole-body limit (each line is bounded).
             post(routes::backup::import_all).layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/v1/facts",
+            post(routes::facts::create).get(routes::facts::list),
+        )
+        .route(
+            "/v1/facts/{id}",
+            get(routes::facts::show)
+                .patch(routes::facts::edit)
+                .delete(routes::facts::forget),
+        )
+        .route("/v1/facts/{id}/edit", post(routes::facts::edit))
+        .route("/v1/facts/{id}/promote", post(routes::facts::promote))
+        .route("/v1/facts/{id}/reject", post(routes::facts::reject))
         .route("/v1/sources", get(routes::sources::list))
         .route("/v1/sources/{name}/sync", post(routes::sources::sync))
         .route("/v1/sources/{name}/rows", post(routes::sources::rows))

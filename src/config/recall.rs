@@ -29,6 +29,15 @@ pub struct RecallConfig {
     pub max_terms: usize,
     /// Words dropped from the lexical query; unset: the built-in English list.
     pub stopwords: Option<Vec<String>>,
+    /// Multipliers of a fact's fused score by its kind.
+    pub fact_weight_user_profile: f64,
+    pub fact_weight_preference: f64,
+    pub fact_weight_env: f64,
+    pub fact_weight_project: f64,
+    pub fact_weight_event: f64,
+    pub fact_weight_other: f64,
+    /// Live facts the context pack's "facts" section asks recall for.
+    pub context_facts: usize,
 }
 
 impl Default for RecallConfig {
@@ -45,6 +54,13 @@ impl Default for RecallConfig {
             max_term_df: 0.1,
             max_terms: 16,
             stopwords: None,
+            fact_weight_user_profile: 1.3,
+            fact_weight_preference: 1.2,
+            fact_weight_env: 1.1,
+            fact_weight_project: 1.0,
+            fact_weight_event: 1.0,
+            fact_weight_other: 1.0,
+            context_facts: 8,
         }
     }
 }
@@ -62,6 +78,16 @@ impl RecallConfig {
             between("recall.candidates", self.candidates, 1, 10_000),
             between("recall.max_k", self.max_k, 1, 10_000),
             at_least("recall.max_terms", self.max_terms, 1),
+            non_negative(
+                "recall.fact_weight_user_profile",
+                self.fact_weight_user_profile,
+            ),
+            non_negative("recall.fact_weight_preference", self.fact_weight_preference),
+            non_negative("recall.fact_weight_env", self.fact_weight_env),
+            non_negative("recall.fact_weight_project", self.fact_weight_project),
+            non_negative("recall.fact_weight_event", self.fact_weight_event),
+            non_negative("recall.fact_weight_other", self.fact_weight_other),
+            between("recall.context_facts", self.context_facts, 0, 100),
             ensure(
                 "recall.default_k",
                 (1..=self.max_k).contains(&self.default_k),

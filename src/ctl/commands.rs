@@ -17,10 +17,10 @@ use crate::wire::{
     Rejected, SyncIn,
 };
 
-type Done = Result<i32, CtlError>;
+pub(super) type Done = Result<i32, CtlError>;
 
 /// Percent-encodes a path segment or query value.
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -104,7 +104,7 @@ impl EmbedQueue {
 
     pub async fn status(&self) -> Value {
         let (backlog, forced) = match self.store.backlog(true).await {
-            Ok(b) => (b.unembedded + b.items + b.stale, b.forced),
+            Ok(b) => (b.unembedded + b.items + b.facts + b.stale, b.forced),
             Err(_) => (-1, 0),
         };
         let st = self.stats.lock().unwrap_or_else(|p| p.into_inner());
@@ -287,8 +287,8 @@ impl EmbedQueue {
         }
     }
 
-    /// Embeds one batch of items without a vector of the current model;
-    /// returns how many were stored.
+    /// Embeds one batch of items (then, once they are caught up, of facts)
+    /// without a vector of the current model; returns how many were stored.
     async fn embed_items(&self) -> Result<usize, String> {
         let rows = self
             .store
@@ -296,7 +296,7 @@ impl EmbedQueue {
             .await
             .map_err(|e| format!("reading items to embed: {e}"))?;
         if rows.is_empty() {
-            return Ok(0);
+            return self.embed_facts().await;
         }
         let started = Instant::now();
         let embedder = self.embedder.clone();
@@ -322,6 +322,43 @@ impl EmbedQueue {
         self.progress(n, 0, started.elapsed());
         // An item whose text changed meanwhile is picked up again; one that
         // was deleted is simply gone. Either way, progress was made.
+        Ok(stored.max(1))
+    }
+
+    /// One batch of facts, as [`Self::embed_items`] does for items: the
+    /// store files each vector under the partition its fact's status calls
+    /// for (live, retired, or none for candidates).
+    async fn embed_facts(&self) -> Result<usize, String> {
+        let rows = self
+            .store
+            .pending_facts(self.batch_size)
+            .await
+            .map_err(|e| format!("reading facts to embed: {e}"))?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let started = Instant::now();
+        let embedder = self.embedder.clone();
+        let texts: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+        let vectors = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            embedder.embed(&refs)
+        })
+        .await
+        .map_err(|e| format!("embedding task failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+        let n = rows.len();
+        let triples: Vec<(i64, String, Vec<f32>)> = rows
+            .into_iter()
+            .zip(vectors)
+            .map(|((id, text), v)| (id, text, v))
+            .collect();
+        let stored = self
+            .store
+            .set_fact_embeddings(triples)
+            .await
+            .map_err(|e| format!("storing fact vectors: {e}"))?;
+        self.progress(n, 0, started.elapsed());
         Ok(stored.max(1))
     }
 

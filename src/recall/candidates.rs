@@ -6,13 +6,16 @@ use std::collections::HashMap;
 
 use super::{Mode, RecallEngine, RecallError, RecallQuery, Ref};
 use crate::index::VectorIndex;
-use crate::store::{LexicalQuery, Search, Tier, partition};
+use crate::store::{Belief, LexicalQuery, Search, Tier, partition, retired_fact_partition};
 
 /// Which tiers a query reaches, and how many candidates each side gives.
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub exchanges: bool,
     pub item_tiers: Vec<Tier>,
+    /// Facts, and which of them count. A fact is the namespace's knowledge,
+    /// not a session's: a recall within one session leaves facts out.
+    pub facts: Option<Belief>,
     /// Candidates per side: never fewer than `k`.
     pub n: usize,
 }
@@ -30,8 +33,10 @@ impl Scope {
             item_tiers: tiers
                 .iter()
                 .copied()
-                .filter(|t| *t != Tier::Exchange && (q.session_id.is_none() || *t == Tier::Gist))
+                .filter(|t| t.is_item() && (q.session_id.is_none() || *t == Tier::Gist))
                 .collect(),
+            facts: (tiers.contains(&Tier::Fact) && q.session_id.is_none())
+                .then_some(Belief::of(q.as_of)),
             n: q.fusion.candidates.max(q.k),
         }
     }
@@ -43,6 +48,7 @@ impl Scope {
 pub struct LexicalSide {
     pub exchanges: Vec<Ref>,
     pub items: Vec<Ref>,
+    pub facts: Vec<Ref>,
 }
 
 /// Best-first vector hits and each one's cosine to the query.
@@ -76,6 +82,7 @@ impl RecallEngine {
                     max_terms: q.fusion.max_terms,
                     exchanges: scope.exchanges,
                     item_tiers: scope.item_tiers.clone(),
+                    facts: scope.facts,
                     limit: scope.n,
                 },
                 self.df_cache.clone(),
@@ -84,6 +91,7 @@ impl RecallEngine {
         Ok(LexicalSide {
             exchanges: hits.exchanges.into_iter().map(Ref::Exchange).collect(),
             items: hits.items.into_iter().map(Ref::Item).collect(),
+            facts: hits.facts.into_iter().map(Ref::Fact).collect(),
         })
     }
 
@@ -118,8 +126,10 @@ impl RecallEngine {
 }
 
 /// The `scope.n` nearest rows of the namespace (and session) over the
-/// exchange partition and each item tier's: cosines of one model are
-/// comparable across tiers, so they make one list.
+/// exchange partition, each item tier's and the facts': cosines of one
+/// model are comparable across tiers, so they make one list. Live facts
+/// have a partition of their own; `as_of` adds the retired one, and the
+/// ranking keeps what the belief holds.
 pub fn search_index(
     index: &VectorIndex,
     namespace: &str,
@@ -143,6 +153,20 @@ pub fn search_index(
                 .into_iter()
                 .map(|h| (Ref::Item(h.id), h.score)),
         );
+    }
+    if let Some(belief) = scope.facts {
+        let mut parts = vec![partition(Tier::Fact, namespace)];
+        if matches!(belief, Belief::AsOf(_)) {
+            parts.push(retired_fact_partition(namespace));
+        }
+        for p in parts {
+            hits.extend(
+                index
+                    .search(&p, None, vector, scope.n)
+                    .into_iter()
+                    .map(|h| (Ref::Fact(h.id), h.score)),
+            );
+        }
     }
     hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     hits.truncate(scope.n);

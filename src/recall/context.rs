@@ -1,5 +1,6 @@
 //! The context pack: what an agent puts in front of an LLM. Sections in
-//! priority order — profile, narrative, self-state, relevant gists and eras,
+//! priority order — profile, narrative, self-state, relevant live facts
+//! (with `as_of`: the facts believed then), relevant gists and eras,
 //! concepts and chunks, relevant exchanges, the session's recent turns —
 //! packed greedily under one character budget (an item that does not fit is
 //! skipped and smaller ones after it may still go), each with its tier and
@@ -28,14 +29,18 @@ pub struct ContextRequest {
     /// Leave out the consolidated tiers (profile, narrative, self, gists,
     /// eras): what recall alone would give.
     pub without_dream: bool,
+    /// Facts the "facts" section asks for (0: no section). Which facts
+    /// count (live, or `as_of`) comes with the recall template.
+    pub facts_k: usize,
 }
 
 /// Most of the budget each consolidated section may take; exchanges, concepts,
 /// chunks and recent turns share the rest and whatever these leave unused.
-pub const SHARES: [(&str, f64); 4] = [
+pub const SHARES: [(&str, f64); 5] = [
     ("profile", 0.10),
     ("narrative", 0.05),
     ("self", 0.03),
+    ("facts", 0.10),
     ("gists and eras", 0.20),
 ];
 
@@ -181,7 +186,7 @@ impl RecallEngine {
                 );
             }
         }
-        // One query vector for the three recalls below.
+        // One query vector for the recalls below.
         let mut template = req.recall.clone();
         if template.mode != super::Mode::Lexical && template.vector.is_none() {
             let (embedder, text) = (self.embedder.clone(), req.query.clone());
@@ -200,6 +205,14 @@ impl RecallEngine {
             q.budget_chars = None;
             q
         };
+        // Facts come from clients as well as the dream cycle, so they stay
+        // when the dream tiers are left out.
+        if req.facts_k > 0 {
+            let (hits, _) = self
+                .recall(recall(vec![Tier::Fact], req.facts_k, None))
+                .await?;
+            p.section("facts", hits.iter().map(hit_item).collect(), budget);
+        }
         if !req.without_dream {
             let (hits, _) = self
                 .recall(recall(vec![Tier::Gist, Tier::Era], 6, None))

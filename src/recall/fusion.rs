@@ -11,7 +11,7 @@ use crate::store::Adjacent;
 
 pub fn fuse(lexical: &LexicalSide, vector: &VectorSide, f: &Fusion) -> Vec<Fused<Ref>> {
     rrf::fuse_lists(
-        &[&lexical.exchanges, &lexical.items],
+        &[&lexical.exchanges, &lexical.items, &lexical.facts],
         &vector.ids,
         f.rrf_k,
         f.fts_weight,
@@ -27,7 +27,7 @@ pub fn neighbour_seeds(fused: &[Fused<Ref>], k: usize) -> Vec<(i64, f64)> {
         .take(2 * k)
         .filter_map(|x| match x.id {
             Ref::Exchange(id) => Some((id, x.score)),
-            Ref::Item(_) => None,
+            Ref::Item(_) | Ref::Fact(_) => None,
         })
         .collect()
 }
@@ -72,9 +72,21 @@ pub fn split_ids(fused: &[Fused<Ref>]) -> (Vec<i64>, Vec<i64>) {
         match x.id {
             Ref::Exchange(id) => exchanges.push(id),
             Ref::Item(id) => items.push(id),
+            Ref::Fact(_) => {}
         }
     }
     (exchanges, items)
+}
+
+/// The fused candidates' fact ids, in fused order.
+pub fn fact_ids(fused: &[Fused<Ref>]) -> Vec<i64> {
+    fused
+        .iter()
+        .filter_map(|x| match x.id {
+            Ref::Fact(id) => Some(id),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -106,6 +118,14 @@ mod tests {
         new.sort_by_key(|x| x.0);
         assert_eq!(new, vec![(Ref::Exchange(9), 0.2), (Ref::Exchange(12), 0.1)]);
         assert!(list[2..].iter().all(|x| x.lexical_rank.is_none()));
+    }
+
+    #[test]
+    fn facts_are_not_seeds_and_keep_their_own_ids() {
+        let list = vec![fused(Ref::Fact(3), 2.0), fused(Ref::Exchange(3), 1.0)];
+        assert_eq!(neighbour_seeds(&list, 5), vec![(3, 1.0)]);
+        assert_eq!(split_ids(&list), (vec![3], vec![]));
+        assert_eq!(fact_ids(&list), vec![3]);
     }
 
     #[test]

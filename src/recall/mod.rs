@@ -2,14 +2,16 @@
 //! weighted Reciprocal Rank Fusion, ties broken by recency, back-filled with
 //! the session's recent turns, packed under a character budget.
 //!
-//! The engine is written around a list of tiers; today the store has one
-//! (`exchange`), and later tiers (gists, facts, chunks, concepts) add their
-//! lexical and vector sources here. Rows not yet embedded are still found
-//! through the lexical side.
+//! The engine is written around a list of tiers: exchanges, the item tiers
+//! (gists, eras, concepts, chunks) and facts, each with its lexical and
+//! vector sources. Rows not yet embedded are still found through the
+//! lexical side. Facts are filtered by belief: the live ones, or with
+//! `as_of` what memd believed at that instant (see `store::Belief`).
 
 mod candidates;
 pub mod context;
 mod fusion;
+mod kinds;
 pub mod lexical;
 mod pack;
 mod rank;
@@ -26,6 +28,7 @@ use crate::embed::{EmbedError, Embedder};
 use crate::store::{Conversations, DfCache, Store, StoreError, Tier};
 
 pub use candidates::{Scope, search_index};
+pub use kinds::KindWeights;
 pub use pack::pack;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +50,14 @@ pub enum Mode {
 }
 
 /// The tiers recall searches, as the API names them.
-pub const TIERS: &[&str] = &["exchange", "gist", "era", "concept", "chunk"];
+pub const TIERS: &[&str] = &["exchange", "gist", "era", "concept", "chunk", "fact"];
 
-/// A candidate: exchanges and items have separate id spaces.
+/// A candidate: exchanges, items and facts have separate id spaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Ref {
     Exchange(i64),
     Item(i64),
+    Fact(i64),
 }
 
 /// Fusion parameters; the request may override the configured ones.
@@ -75,6 +79,8 @@ pub struct Fusion {
     /// At most this many lexical terms, the rarest first (bounds the cost
     /// of long queries: every term adds its posting list to the union).
     pub max_terms: usize,
+    /// Multipliers of a fact's score by its kind.
+    pub kind_weights: KindWeights,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +96,9 @@ pub struct RecallQuery {
     pub vector: Option<Vec<f32>>,
     /// Tiers to search; empty means all.
     pub tiers: Vec<Tier>,
+    /// Facts as memd believed them at this instant (unix ms) instead of
+    /// the live ones; the other tiers are not affected.
+    pub as_of: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -175,10 +184,11 @@ impl RecallEngine {
                 fusion::add_neighbours(&mut fused, &seeds, &adjacent, q.fusion.neighbor_weight);
         }
         let (exchange_ids, item_ids) = fusion::split_ids(&fused);
+        let fact_ids = fusion::fact_ids(&fused);
         let recent = q.session_id.clone().map(|s| (s, q.k));
         let mut rows = self
             .store
-            .candidate_rows(exchange_ids, item_ids, recent)
+            .candidate_rows(exchange_ids, item_ids, fact_ids, recent)
             .await?;
         let ranked = rank::rank(fused, &mut rows, &q, &scope);
         let mut hits = rank::to_hits(ranked, &vector.cosine, &boosted);

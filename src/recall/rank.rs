@@ -1,5 +1,6 @@
 //! The third stage: the fused candidates as stored rows, filtered to the
-//! query's namespace, session and tiers, weighted (a concept's strength),
+//! query's namespace, session and tiers (facts: to what the belief holds),
+//! weighted (a concept's strength, a fact's kind),
 //! lifted by the names the query mentions, sorted best first (equal
 //! scores: the newer memory first) and cut to `k`.
 
@@ -8,12 +9,13 @@ use std::collections::HashMap;
 use super::candidates::Scope;
 use super::rrf::Fused;
 use super::{Explain, RecallHit, RecallQuery, Ref};
-use crate::store::{CandidateRows, Exchange, Item, Tier};
+use crate::store::{CandidateRows, Exchange, Fact, Item, Tier};
 
 /// A candidate's stored row.
 pub(super) enum Row {
     Exchange(Exchange),
     Item(Item),
+    Fact(Fact),
 }
 
 impl Row {
@@ -21,6 +23,7 @@ impl Row {
         match self {
             Row::Exchange(e) => &e.content,
             Row::Item(i) => &i.text,
+            Row::Fact(f) => &f.text,
         }
     }
 
@@ -28,6 +31,7 @@ impl Row {
         match self {
             Row::Exchange(e) => e.created_at,
             Row::Item(i) => i.updated_at,
+            Row::Fact(f) => f.recorded_at.unwrap_or(f.created_at),
         }
     }
 
@@ -35,6 +39,7 @@ impl Row {
         match self {
             Row::Exchange(e) => &e.namespace,
             Row::Item(i) => &i.namespace,
+            Row::Fact(f) => &f.namespace,
         }
     }
 }
@@ -56,6 +61,11 @@ pub(super) fn rank(
             .into_iter()
             .map(|(id, it)| (Ref::Item(id), Row::Item(it))),
     );
+    by_ref.extend(
+        std::mem::take(&mut rows.facts)
+            .into_iter()
+            .map(|(id, f)| (Ref::Fact(id), Row::Fact(f))),
+    );
     let mut ranked: Vec<(Fused<Ref>, Row)> = fused
         .into_iter()
         .filter_map(|f| by_ref.remove(&f.id).map(|r| (f, r)))
@@ -68,12 +78,17 @@ pub(super) fn rank(
         .filter(|(_, r)| match r {
             Row::Item(i) => scope.item_tiers.contains(&i.tier),
             Row::Exchange(_) => scope.exchanges,
+            // The searches filter by belief already; a fact superseded or
+            // forgotten since is dropped here.
+            Row::Fact(f) => scope.facts.is_some_and(|b| b.holds(f)),
         })
         .collect();
     for (fu, row) in ranked.iter_mut() {
-        // An item's weight (a concept's strength) scales its score.
-        if let Row::Item(i) = row {
-            fu.score *= i.weight.max(0.0);
+        match row {
+            // An item's weight (a concept's strength) scales its score.
+            Row::Item(i) => fu.score *= i.weight.max(0.0),
+            Row::Fact(f) => fu.score *= q.fusion.kind_weights.weight(f.kind),
+            Row::Exchange(_) => {}
         }
     }
     // Names in the question (capitalised words after the first) lift the
@@ -122,6 +137,7 @@ pub(super) fn to_hits(
             match r {
                 Row::Exchange(e) => hit(e, f.score, explain),
                 Row::Item(i) => item_hit(i, f.score, explain),
+                Row::Fact(x) => fact_hit(x, f.score, explain),
             }
         })
         .collect()
@@ -160,6 +176,39 @@ fn item_hit(i: Item, score: f64, explain: Explain) -> RecallHit {
         created_at: crate::time::to_rfc3339(i.updated_at),
         score,
         key: Some(i.key),
+        attrs,
+        explain,
+    }
+}
+
+fn fact_hit(f: Fact, score: f64, explain: Explain) -> RecallHit {
+    use serde_json::json;
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("kind".into(), json!(f.kind.as_str()));
+    attrs.insert("status".into(), json!(f.status.as_str()));
+    attrs.insert("subject".into(), json!(f.subject));
+    attrs.insert("slot".into(), json!(f.slot));
+    attrs.insert("entities".into(), json!(f.entities));
+    attrs.insert("confidence".into(), json!(f.confidence));
+    attrs.insert(
+        "valid_from".into(),
+        json!(crate::time::to_rfc3339(f.valid_from)),
+    );
+    attrs.insert(
+        "valid_to".into(),
+        json!(f.valid_to.map(crate::time::to_rfc3339)),
+    );
+    RecallHit {
+        tier: "fact",
+        id: f.id,
+        ext_id: None,
+        session_id: None,
+        namespace: f.namespace,
+        role: None,
+        content: f.text,
+        created_at: crate::time::to_rfc3339(f.recorded_at.unwrap_or(f.created_at)),
+        score,
+        key: None,
         attrs,
         explain,
     }

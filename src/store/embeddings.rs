@@ -6,6 +6,7 @@ use std::future::Future;
 
 use rusqlite::params;
 
+use super::facts::{fact_embedding_backlog, pending_fact_embeddings, set_fact_embeddings};
 use super::items::{item_embedding_backlog, pending_item_embeddings};
 use super::read::{self, PendingRow};
 use super::{Store, StoreError};
@@ -31,6 +32,8 @@ pub struct Backlog {
     pub stale: i64,
     /// Items (gists, eras, concepts, chunks) without a current vector.
     pub items: i64,
+    /// Facts without a current vector.
+    pub facts: i64,
     /// Exchanges of the current model still inside a forced re-embed.
     pub forced: i64,
 }
@@ -58,7 +61,20 @@ pub trait EmbeddingWork {
         rows: Vec<(i64, String, Vec<f32>)>,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
-    /// `items` and `forced` are counted only with `full`.
+    /// Facts without a vector of the current model: (id, text).
+    fn pending_facts(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(i64, String)>, StoreError>> + Send;
+
+    /// Stores fact vectors where the text is still the one embedded, in
+    /// the index partition the fact's status calls for; returns how many.
+    fn set_fact_embeddings(
+        &self,
+        rows: Vec<(i64, String, Vec<f32>)>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// `items`, `facts` and `forced` are counted only with `full`.
     fn backlog(&self, full: bool) -> impl Future<Output = Result<Backlog, StoreError>> + Send;
 
     fn reembed(&self) -> impl Future<Output = Result<Reembed, StoreError>> + Send;
@@ -105,6 +121,19 @@ impl EmbeddingWork for Store {
         self.write(move |ctx| ctx.set_item_embeddings(rows)).await
     }
 
+    async fn pending_facts(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
+        let model = self.model_id();
+        self.read(move |c| pending_fact_embeddings(c, model, limit))
+            .await
+    }
+
+    async fn set_fact_embeddings(
+        &self,
+        rows: Vec<(i64, String, Vec<f32>)>,
+    ) -> Result<usize, StoreError> {
+        self.write(move |ctx| set_fact_embeddings(ctx, rows)).await
+    }
+
     async fn backlog(&self, full: bool) -> Result<Backlog, StoreError> {
         let model = self.model_id();
         self.read(move |c| {
@@ -116,6 +145,7 @@ impl EmbeddingWork for Store {
             };
             if full {
                 b.items = item_embedding_backlog(c, model)?;
+                b.facts = fact_embedding_backlog(c, model)?;
                 let r = reembed(c)?;
                 if r.upto > r.cursor {
                     b.forced = c.query_row(

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use super::facts::{Fact, facts_by_id};
 use super::items::{Item, items_by_id};
 use super::read::{self, Adjacent};
 use super::types::{Counts, Exchange, SessionInfo};
@@ -16,6 +17,7 @@ pub struct CandidateRows {
     /// In the order of the ids asked for; missing ids are skipped.
     pub exchanges: Vec<Exchange>,
     pub items: HashMap<i64, Item>,
+    pub facts: HashMap<i64, Fact>,
     /// The session's most recent exchanges, newest first, when asked for.
     pub recent: Vec<Exchange>,
 }
@@ -52,12 +54,13 @@ pub trait Conversations {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Exchange>, StoreError>> + Send;
 
-    /// Exchanges and items by id, and optionally a session's `n` most
-    /// recent exchanges, from one read.
+    /// Exchanges, items and facts by id, and optionally a session's `n`
+    /// most recent exchanges, from one read.
     fn candidate_rows(
         &self,
         exchanges: Vec<i64>,
         items: Vec<i64>,
+        facts: Vec<i64>,
         recent: Option<(String, usize)>,
     ) -> impl Future<Output = Result<CandidateRows, StoreError>> + Send;
 
@@ -130,12 +133,14 @@ impl Conversations for Store {
         &self,
         exchanges: Vec<i64>,
         items: Vec<i64>,
+        facts: Vec<i64>,
         recent: Option<(String, usize)>,
     ) -> Result<CandidateRows, StoreError> {
         self.read(move |c| {
             Ok(CandidateRows {
                 exchanges: read::exchanges_by_id(c, &exchanges)?,
                 items: items_by_id(c, &items)?,
+                facts: facts_by_id(c, &facts)?,
                 recent: match recent {
                     Some((sid, n)) => read::recent_exchanges(c, &sid, n)?,
                     None => Vec::new(),

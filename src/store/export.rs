@@ -87,6 +87,8 @@ pub const TABLES: &[&str] = &[
     // removal); a document the content hash that spares re-reading.
     "concepts",
     "documents",
+    // Every version of every fact: supersession chains and their times.
+    "facts",
 ];
 
 pub fn header(schema_version: u32) -> Value {
@@ -301,7 +303,7 @@ pub fn insert_records(
             }
             continue;
         }
-        if (table == "exchanges" || table == "items")
+        if matches!(table, "exchanges" | "items" | "facts")
             && let Some(old) = row.get("embed_model_id").and_then(Value::as_i64)
         {
             let new = *model_map.get(&old).ok_or_else(|| {
@@ -349,7 +351,13 @@ fn insert_row(
 /// Tables deliberately left out of exports: derived state rebuilt on
 /// import (FTS), and `meta` and `source_cursors` (cursors of background
 /// jobs on this machine; without one a source reads everything once).
-pub const NOT_EXPORTED: &[&str] = &["meta", "exchanges_fts", "items_fts", "source_cursors"];
+pub const NOT_EXPORTED: &[&str] = &[
+    "meta",
+    "exchanges_fts",
+    "items_fts",
+    "facts_fts",
+    "source_cursors",
+];
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 
+use super::facts::{Belief, search_facts};
 use super::items::{Tier, search_items};
 use super::{Store, StoreError};
 
@@ -25,6 +26,8 @@ pub struct LexicalQuery {
     /// Search exchanges too, not only items.
     pub exchanges: bool,
     pub item_tiers: Vec<Tier>,
+    /// Search facts too, those this belief holds.
+    pub facts: Option<Belief>,
     pub limit: usize,
 }
 
@@ -33,11 +36,12 @@ pub struct LexicalQuery {
 pub struct LexicalHits {
     pub exchanges: Vec<i64>,
     pub items: Vec<i64>,
+    pub facts: Vec<i64>,
 }
 
 /// What recall asks of a store's full-text index.
 pub trait Search {
-    /// BM25-ranked exchange and item ids matching any of the query's terms.
+    /// BM25-ranked exchange, item and fact ids matching any of the query's terms.
     fn lexical(
         &self,
         q: LexicalQuery,
@@ -65,7 +69,15 @@ impl Search for Store {
                 Vec::new()
             };
             let items = search_items(c, &expr, &q.item_tiers, &q.namespace, q.limit)?;
-            Ok(LexicalHits { exchanges, items })
+            let facts = match q.facts {
+                Some(belief) => search_facts(c, &expr, &q.namespace, belief, q.limit)?,
+                None => Vec::new(),
+            };
+            Ok(LexicalHits {
+                exchanges,
+                items,
+                facts,
+            })
         })
         .await
     }
@@ -269,6 +281,8 @@ impl FtsFixture {
             .map_err(|e| format!("FTS5 refuses {expr:?}: {e}"))?;
         search_items(c, &expr, tiers, "default", 10)
             .map_err(|e| format!("FTS5 (items) refuses {expr:?}: {e}"))?;
+        search_facts(c, &expr, "default", Belief::AsOf(0), 10)
+            .map_err(|e| format!("FTS5 (facts) refuses {expr:?}: {e}"))?;
         Ok(FuzzedSearch {
             kept,
             expression: Some(expr),

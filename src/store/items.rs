@@ -24,15 +24,18 @@ pub enum Tier {
     Era,
     Concept,
     Chunk,
+    /// Facts have a table of their own (see [`super::facts`]).
+    Fact,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 5] = [
+    pub const ALL: [Tier; 6] = [
         Tier::Exchange,
         Tier::Gist,
         Tier::Era,
         Tier::Concept,
         Tier::Chunk,
+        Tier::Fact,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,7 +45,13 @@ impl Tier {
             Tier::Era => "era",
             Tier::Concept => "concept",
             Tier::Chunk => "chunk",
+            Tier::Fact => "fact",
         }
+    }
+
+    /// Whether rows of this tier live in the `items` table.
+    pub fn is_item(self) -> bool {
+        !matches!(self, Tier::Exchange | Tier::Fact)
     }
 
     pub fn parse(s: &str) -> Option<Tier> {
@@ -116,10 +125,11 @@ impl WriteCtx<'_> {
     /// Creates or replaces an item. Its vector is cleared when the text
     /// changes (the embedding queue makes a new one).
     pub fn upsert_item(&mut self, item: NewItem) -> Result<ItemWrite, StoreError> {
-        if item.tier == Tier::Exchange {
-            return Err(StoreError::Invalid(
-                "exchanges are not items; insert them as exchanges".into(),
-            ));
+        if !item.tier.is_item() {
+            return Err(StoreError::Invalid(format!(
+                "{}s are not items; they have their own table",
+                item.tier.as_str()
+            )));
         }
         let attrs = if item.attrs.is_null() {
             "{}".to_owned()
@@ -411,7 +421,7 @@ pub fn search_items(
 ) -> Result<Vec<i64>, StoreError> {
     let tiers: Vec<&str> = tiers
         .iter()
-        .filter(|t| **t != Tier::Exchange)
+        .filter(|t| t.is_item())
         .map(|t| t.as_str())
         .collect();
     if tiers.is_empty() {

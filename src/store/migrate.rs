@@ -22,6 +22,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_exchanges_by_time",
         include_str!("migrations/0006_exchanges_by_time.sql"),
     ),
+    ("0007_facts", include_str!("migrations/0007_facts.sql")),
 ];
 
 /// The schema version this build writes.

@@ -18,6 +18,7 @@ mod eras;
 mod error;
 mod exchanges;
 pub mod export;
+mod facts;
 mod fts;
 mod gists;
 mod items;
@@ -48,6 +49,10 @@ pub use eras::{Eras, NewEra};
 pub use error::StoreError;
 pub use exchanges::{CandidateRows, Conversations};
 pub use export::Exports;
+pub use facts::{
+    Belief, Created, Fact, FactEdit, FactFilter, FactHistory, FactKind, FactRefusal, FactResult,
+    FactStatus, Facts, Forgotten, NewFact, retired_fact_partition,
+};
 pub use fts::{
     DfCache, FtsFixture, FuzzedSearch, LexicalHits, LexicalQuery, Search, or_expression,
 };
@@ -187,6 +192,7 @@ impl Store {
         index.begin_bulk(layout);
         load_index(&conn, model_id, &mut index)?;
         items::load_item_vectors(&conn, model_id, &mut index)?;
+        facts::load_fact_vectors(&conn, model_id, &mut index)?;
         index.finish_bulk();
         let vectors_loaded = index.len();
         let index = Arc::new(RwLock::new(index));

@@ -12,12 +12,14 @@
 //! a client never sends more than it means to.
 
 mod dream;
+mod facts;
 mod recall;
 mod sessions;
 mod sources;
 mod system;
 
 pub use dream::*;
+pub use facts::*;
 pub use recall::*;
 pub use sessions::*;
 pub use sources::*;

@@ -47,6 +47,9 @@ pub struct RecallIn {
     pub max_term_df: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_terms: Option<usize>,
+    /// RFC 3339: facts as memd believed them at that instant, not the live ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 /// `POST /v1/recall`
@@ -116,6 +119,9 @@ pub struct ContextIn {
     /// Leave the dream tiers out (evaluation: recall alone).
     #[serde(default, skip_serializing_if = "is_false")]
     pub without_dream: bool,
+    /// RFC 3339: the facts section as memd believed it at that instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 /// `POST /v1/context`: sections of items within a character budget.

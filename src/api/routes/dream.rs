@@ -190,8 +190,10 @@ pub async fn context(
             entity_boost: None,
             max_term_df: None,
             max_terms: None,
+            as_of: req.as_of.clone(),
         },
     )?;
+    let facts_k = state.config().recall.context_facts;
     let pack = state
         .recall
         .context(ContextRequest {
@@ -201,6 +203,7 @@ pub async fn context(
             budget_chars: budget,
             recall: template,
             without_dream: req.without_dream,
+            facts_k,
         })
         .await?;
     Ok(Json(pack))

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod dream;
+pub mod facts;
 pub mod recall;
 pub mod sessions;
 pub mod sources;

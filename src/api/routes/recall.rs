@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::sessions::{check_id, check_namespace, check_vector};
 use crate::api::wire::RecallIn;
 use crate::api::{ApiError, AppState, JsonBody};
-use crate::recall::{Fusion, Mode, RecallQuery, TIERS};
+use crate::recall::{Fusion, KindWeights, Mode, RecallQuery, TIERS};
 use crate::store::{DEFAULT_NAMESPACE, Tier};
 
 pub async fn recall(
@@ -91,7 +91,15 @@ pub fn query_from(state: &AppState, req: RecallIn) -> Result<RecallQuery, ApiErr
         entity_boost: number("entity_boost", req.entity_boost, cfg.recall.entity_boost)?,
         max_term_df: number("max_term_df", req.max_term_df, cfg.recall.max_term_df)?,
         max_terms: req.max_terms.unwrap_or(cfg.recall.max_terms).clamp(1, 1000),
+        kind_weights: KindWeights::from_config(&cfg.recall),
     };
+    let as_of = req
+        .as_of
+        .as_deref()
+        .map(|s| {
+            crate::time::parse_rfc3339(s).map_err(|e| ApiError::invalid(format!("`as_of`: {e}")))
+        })
+        .transpose()?;
     let mode = req.mode.unwrap_or(Mode::Hybrid);
     Ok(RecallQuery {
         query: req.query,
@@ -103,6 +111,7 @@ pub fn query_from(state: &AppState, req: RecallIn) -> Result<RecallQuery, ApiErr
         fusion,
         vector,
         tiers,
+        as_of,
     })
 }
 

@@ -63,6 +63,7 @@ impl Writer {
         fresh.begin_bulk(None);
         crate::store::load_index(&self.conn, self.model_id, &mut fresh)?;
         crate::store::items::load_item_vectors(&self.conn, self.model_id, &mut fresh)?;
+        crate::store::facts::load_fact_vectors(&self.conn, self.model_id, &mut fresh)?;
         fresh.finish_bulk();
         let n = fresh.len();
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = fresh;
