@@ -78,6 +78,15 @@ class Daemon:
         )
 
     def start(self) -> Daemon:
+        """Starts the daemon and waits for it; on failure, stops it and
+        removes its files before reporting."""
+        try:
+            return self._start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def _start(self) -> Daemon:
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
