@@ -32,3 +32,4 @@ export MEMD_MODEL_DIR=${MEMD_MODEL_DIR:-$PWD/target/models/all-MiniLM-L6-v2}
 scripts/fetch-model.sh "$MEMD_MODEL_DIR"
 
 cargo test --locked --all-targets "$@"
+scripts/test-mcp.sh
