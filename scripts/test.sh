@@ -35,3 +35,5 @@ cargo test --locked --all-targets "$@"
 
 # The Python client against the daemon just built (target/debug/memd).
 scripts/test-python.sh
+# memd mcp driven by the official MCP Python SDK's client.
+scripts/test-mcp.sh

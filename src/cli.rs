@@ -25,6 +25,9 @@ pub enum Command {
     },
     /// Talk to a running daemon over its socket.
     Ctl(CtlArgs),
+    /// Serve the Model Context Protocol on stdin/stdout for an agent app
+    /// (Claude Desktop, Cursor, …), bridging to the running daemon.
+    Mcp(McpArgs),
     /// Validate the configuration and print it with every default filled in.
     CheckConfig {
         #[arg(long, value_name = "FILE")]
@@ -62,6 +65,23 @@ pub struct CtlArgs {
     pub json: bool,
     #[command(subcommand)]
     pub command: CtlCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Socket of the daemon (else daemon.socket from the config, else the default).
+    #[arg(long, value_name = "PATH", env = "MEMD_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// Configuration file to take the socket path from.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The one namespace this server reads and writes (default "default").
+    #[arg(long, value_name = "NS", default_value = "default")]
+    pub namespace: String,
+    /// Seconds each call to the daemon may take before it is reported as
+    /// a timeout.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout_s: u64,
 }
 
 #[derive(Debug, Subcommand)]

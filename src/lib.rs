@@ -4,7 +4,7 @@
 //! [`index`] (in-memory vectors), [`embed`] (providers and the background
 //! queue), [`recall`] (hybrid search), [`checkpoint`] and [`restore`]
 //! (snapshots), [`api`] (HTTP over a Unix socket), [`daemon`] (lifecycle),
-//! and the client [`ctl`]. [`firewall`] scans text bound for a prompt for
+//! and the clients [`ctl`] and [`mcp`] (the Model Context Protocol server). [`firewall`] scans text bound for a prompt for
 //! attacks on the model; it depends on nothing else of memd's. The benchmarks are the `memd-bench` binary
 //! (src/bin/memd-bench/), a user of this library's public API.
 
@@ -27,6 +27,7 @@ pub mod index;
 pub mod ingest;
 pub mod learn;
 pub mod logging;
+pub mod mcp;
 pub mod recall;
 pub mod restore;
 pub mod sources;

@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 use memd::cli::{Cli, Command, SourcesCommand};
 use memd::config::Config;
-use memd::{ctl, daemon, logging};
+use memd::{ctl, daemon, logging, mcp};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,6 +24,7 @@ fn main() -> ExitCode {
             };
             ExitCode::from(rt.block_on(ctl::run(args)) as u8)
         }
+        Command::Mcp(args) => ExitCode::from(mcp::main(args) as u8),
         Command::CheckConfig { config } => match Config::load(config.as_deref()) {
             Ok(loaded) => {
                 println!("# configuration from {}", loaded.describe());
