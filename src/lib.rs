@@ -5,7 +5,8 @@
 //! queue), [`recall`] (hybrid search), [`checkpoint`] and [`restore`]
 //! (snapshots), [`api`] (HTTP over a Unix socket), [`daemon`] (lifecycle),
 //! and the client [`ctl`]. [`firewall`] scans text bound for a prompt for
-//! attacks on the model; it depends on nothing else of memd's. The benchmarks are the `memd-bench` binary
+//! attacks on the model; it depends on nothing else of memd's, and
+//! [`screen`] applies the `[firewall]` policy to its verdicts on every write. The benchmarks are the `memd-bench` binary
 //! (src/bin/memd-bench/), a user of this library's public API.
 
 pub mod api;
@@ -29,6 +30,7 @@ pub mod learn;
 pub mod logging;
 pub mod recall;
 pub mod restore;
+pub mod screen;
 pub mod sources;
 pub mod store;
 pub mod text;
