@@ -260,6 +260,22 @@ fn an_import_reports_per_line() {
     assert_eq!(rejected[0]["code"], "firewall_rejected");
     assert_eq!(rejected[0]["classes"], json!(["oversized"]));
     assert_eq!(listed(&d, "?mark=quarantined").len(), 1);
+
+    // The same through ctl, which sums the daemon's answers.
+    let file = d.data_dir.parent().unwrap().join("lines.ndjson");
+    std::fs::write(&file, &body).unwrap();
+    let out = d.ctl(&["import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("imported 3, duplicates 0, rejected 1"),
+        "{text}"
+    );
+    assert!(text.contains("quarantined 1, flagged 1"), "{text}");
+    let out = d.ctl(&["--json", "import", file.to_str().unwrap()]);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["quarantined"], 1, "{v}");
+    assert_eq!(v["rejected"][0]["classes"], json!(["oversized"]), "{v}");
 }
 
 #[test]
