@@ -328,3 +328,103 @@ fn drop_marked(ctx: &mut WriteCtx<'_>, tier: Tier, id: i64) -> Result<bool, Stor
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreConfig;
+    use crate::store::{Conversations, InsertOutcome, ModelSpec, NewExchange, Role};
+
+    fn row(text: &str, screen: Option<Screened>) -> NewExchange {
+        NewExchange {
+            session_id: "s".into(),
+            namespace: None,
+            role: Role::User,
+            content: text.into(),
+            created_at: 1,
+            ext_id: None,
+            metadata: None,
+            embedding: Some(vec![1.0, 0.0, 0.0, 0.0]),
+            screen,
+        }
+    }
+
+    fn mark(mark: Mark) -> Option<Screened> {
+        Some(Screened {
+            mark,
+            classes: vec!["instruction_override".into()],
+            reason: "ignore previous instructions".into(),
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn marks_hide_rows_from_prompts_until_released_and_go_with_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelSpec {
+            name: "test".into(),
+            dim: 4,
+        };
+        let (store, _) =
+            Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model).unwrap();
+        let ids: Vec<i64> = store
+            .insert(vec![
+                row("clean", None),
+                row("attack", mark(Mark::Quarantined)),
+                row("odd", mark(Mark::Flagged)),
+            ])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| match o {
+                InsertOutcome::Inserted { id, .. } => id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let read = |store: Store, ids: Vec<i64>| async move {
+            let rows = store
+                .candidate_rows(ids, vec![], vec![], Some(("s".into(), 10)))
+                .await
+                .unwrap();
+            let found: Vec<i64> = rows.exchanges.iter().map(|x| x.id).collect();
+            let recent: Vec<i64> = rows.recent.iter().map(|x| x.id).collect();
+            (found, recent)
+        };
+        let (found, recent) = read(store.clone(), ids.clone()).await;
+        assert_eq!(found, [ids[0], ids[2]], "the flagged row stays usable");
+        assert_eq!(recent, [ids[2], ids[0]]);
+        assert_eq!(
+            store.mark_counts().await.unwrap(),
+            MarkCounts {
+                quarantined: 1,
+                flagged: 1
+            }
+        );
+        let listed = store
+            .marked(None, Some(Mark::Quarantined), 10)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].tier, listed[0].id), (Tier::Exchange, ids[1]));
+        assert_eq!(listed[0].text.as_deref(), Some("attack"));
+
+        assert!(store.release(Tier::Exchange, ids[1]).await.unwrap());
+        assert!(!store.release(Tier::Exchange, ids[1]).await.unwrap());
+        let (found, _) = read(store.clone(), ids.clone()).await;
+        assert_eq!(found, ids);
+
+        // Dropping needs a mark; it deletes the row, its vector and the mark.
+        assert!(!store.drop_marked(Tier::Exchange, ids[0]).await.unwrap());
+        assert!(store.drop_marked(Tier::Exchange, ids[2]).await.unwrap());
+        let (found, _) = read(store.clone(), ids.clone()).await;
+        assert_eq!(found, [ids[0], ids[1]]);
+        assert_eq!(store.mark_counts().await.unwrap(), MarkCounts::default());
+
+        // A row deleted by another path takes its mark along (trigger).
+        store
+            .insert(vec![row("again", mark(Mark::Quarantined))])
+            .await
+            .unwrap();
+        store.delete_session("s".into()).await.unwrap();
+        assert_eq!(store.mark_counts().await.unwrap(), MarkCounts::default());
+    }
+}
