@@ -259,6 +259,40 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: FactsCommand,
     },
+    /// The write firewall's quarantine: list, release, drop.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+}
+
+/// A row is named `TIER/ID` (`exchange/42`, `fact/7`, `concept/9`,
+/// `chunk/3`), as `list` prints it; a bare number is an exchange.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Rows the firewall quarantined (and, with --flagged or --all, flagged), newest first.
+    List {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// Flagged rows (stored and usable) instead of quarantined ones.
+        #[arg(long, conflicts_with = "all")]
+        flagged: bool,
+        /// Quarantined and flagged rows.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Let a row into recall and context packs (at once).
+    Release {
+        #[arg(value_name = "TIER/ID")]
+        id: String,
+    },
+    /// Delete a marked row for good (from its table, full-text search and vectors).
+    Drop {
+        #[arg(value_name = "TIER/ID")]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,8 +4,10 @@
 //! [`index`] (in-memory vectors), [`embed`] (providers and the background
 //! queue), [`recall`] (hybrid search), [`checkpoint`] and [`restore`]
 //! (snapshots), [`api`] (HTTP over a Unix socket), [`daemon`] (lifecycle),
-//! and the clients [`ctl`] and [`mcp`] (the Model Context Protocol server). [`firewall`] scans text bound for a prompt for
-//! attacks on the model; it depends on nothing else of memd's. The benchmarks are the `memd-bench` binary
+//! and the clients [`ctl`] and [`mcp`] (the Model Context Protocol server).
+//! [`firewall`] scans text bound for a prompt for attacks on the model; it
+//! depends on nothing else of memd's, and [`screen`] applies the
+//! `[firewall]` policy to its verdicts on every write. The benchmarks are the `memd-bench` binary
 //! (src/bin/memd-bench/), a user of this library's public API.
 
 pub mod api;
@@ -30,6 +32,7 @@ pub mod logging;
 pub mod mcp;
 pub mod recall;
 pub mod restore;
+pub mod screen;
 pub mod sources;
 pub mod store;
 pub mod text;

@@ -558,6 +558,7 @@ const LEGIT: &[&str] = &[
 const NS_QUERY_ROUTES: &[&str] = &[
     "/v1/sessions",
     "/v1/facts",
+    "/v1/quarantine",
     "/v1/dream/runs",
     "/v1/eras",
     "/v1/profile",
@@ -1205,8 +1206,80 @@ fn table() -> Vec<Case> {
     limit_cases(&mut t);
     path_cases(&mut t);
     query_cases(&mut t);
+    quarantine_cases(&mut t);
     legit_cases(&mut t);
     t
+}
+
+/// The firewall's quarantine: rows are named by tier and numeric id;
+/// release reads no body, so whatever is sent an unknown row is 404.
+fn quarantine_cases(t: &mut Vec<Case>) {
+    use Class::PathParam;
+    use Expect::*;
+    const RELEASE: &str = "/v1/quarantine/{tier}/{id}/release";
+    const ROW: &str = "/v1/quarantine/{tier}/{id}";
+    let long = "a".repeat(10 * 1024);
+    for (tier, id) in [
+        ("exchange", long.as_str()),
+        ("exchange", "abc"),
+        ("exchange", "0"),
+        ("exchange", "-1"),
+        ("fact", "1.5"),
+        ("fact", "99999999999999999999"),
+        ("chunk", "%00"),
+        ("concept", "%FF%FE"),
+        ("gist", "1"),
+        ("bogus", "1"),
+        (long.as_str(), "1"),
+        ("%00", "1"),
+        ("%FF%FE", "1"),
+        ("..", "1"),
+        ("exchange", "1%2F2"),
+        ("exchange%2F..", "1"),
+    ] {
+        t.push(case(
+            PathParam,
+            "POST",
+            RELEASE,
+            format!("/v1/quarantine/{tier}/{id}/release"),
+            "",
+            Client,
+        ));
+        t.push(case(
+            PathParam,
+            "DELETE",
+            ROW,
+            format!("/v1/quarantine/{tier}/{id}"),
+            "",
+            Client,
+        ));
+    }
+    for tier in ["exchange", "fact", "concept", "chunk"] {
+        let target = format!("/v1/quarantine/{tier}/999999/release");
+        for (class, body) in [
+            (Class::Oversized, vec![b'a'; MAX_BODY + 1024]),
+            (Class::Malformed, b"not json".to_vec()),
+            (Class::DeepNesting, nested(10_000).into_bytes()),
+        ] {
+            t.push(case(class, "POST", RELEASE, &target, body, NOT_FOUND));
+        }
+        let target = format!("/v1/quarantine/{tier}/999999");
+        t.push(case(PathParam, "DELETE", ROW, target, "", NOT_FOUND));
+    }
+    for (q, e) in [
+        ("mark=bogus", INVALID),
+        ("mark=%00", INVALID),
+        ("mark=quarantined", Success),
+        ("mark=flagged&namespace=%F0%9F%98%80", Success),
+        ("mark=a&mark=b", BAD_FIELD),
+    ] {
+        t.push(get(
+            Class::Query,
+            "/v1/quarantine",
+            format!("/v1/quarantine?{q}"),
+            e,
+        ));
+    }
 }
 
 // ------------------------------------------------------- route coverage

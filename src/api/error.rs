@@ -84,9 +84,20 @@ impl From<IngestError> for ApiError {
         match e {
             IngestError::Invalid(m) => ApiError::invalid(m),
             IngestError::Conflict(m) => ApiError::conflict(m),
+            IngestError::Rejected(r) => r.into(),
             IngestError::Store(e) => e.into(),
             IngestError::Internal(m) => ApiError::internal(m),
         }
+    }
+}
+
+impl From<crate::screen::Rejected> for ApiError {
+    fn from(r: crate::screen::Rejected) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "firewall_rejected",
+            r.to_string(),
+        )
     }
 }
 
@@ -97,6 +108,7 @@ impl From<crate::learn::FactError> for ApiError {
             FactError::Invalid(m) => ApiError::invalid(m),
             FactError::NotFound(m) => ApiError::not_found(m),
             FactError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "fact_state", m),
+            FactError::Rejected(r) => r.into(),
             FactError::Store(e) => e.into(),
             FactError::Internal(m) => ApiError::internal(m),
         }

@@ -21,7 +21,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, MatchedPath, Req
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use hyper::body::Body as HttpBody;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -109,6 +109,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/facts/{id}/edit", post(routes::facts::edit))
         .route("/v1/facts/{id}/promote", post(routes::facts::promote))
         .route("/v1/facts/{id}/reject", post(routes::facts::reject))
+        .route("/v1/quarantine", get(routes::quarantine::list))
+        .route(
+            "/v1/quarantine/{tier}/{id}/release",
+            post(routes::quarantine::release),
+        )
+        .route(
+            "/v1/quarantine/{tier}/{id}",
+            delete(routes::quarantine::drop),
+        )
         .route("/v1/sources", get(routes::sources::list))
         .route("/v1/sources/{name}/sync", post(routes::sources::sync))
         .route("/v1/sources/{name}/rows", post(routes::sources::rows))

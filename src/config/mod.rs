@@ -29,6 +29,7 @@ mod daemon;
 mod dream;
 mod embed;
 pub mod env;
+mod firewall;
 mod index;
 mod log;
 mod recall;
@@ -41,6 +42,7 @@ pub use checkpoint::CheckpointConfig;
 pub use daemon::{DaemonConfig, SocketMode};
 pub use dream::{DreamConfig, DreamOpenAiConfig, DreamProvider};
 pub use embed::{EmbedConfig, EmbedProvider};
+pub use firewall::{FirewallAction, FirewallConfig};
 pub use index::IndexConfig;
 pub use log::{LogConfig, LogFormat};
 pub use recall::RecallConfig;
@@ -97,6 +99,7 @@ pub struct Config {
     pub checkpoint: CheckpointConfig,
     pub dream: DreamConfig,
     pub sources: SourcesConfig,
+    pub firewall: FirewallConfig,
 }
 
 /// A configuration together with where it came from.
@@ -286,6 +289,7 @@ impl Config {
         self.embed.validate()?;
         self.checkpoint.validate()?;
         self.recall.validate()?;
+        self.firewall.validate()?;
         self.sources.validate()
     }
 

@@ -255,11 +255,13 @@ pub(super) async fn import(conn: &mut Connection, file: &Path, json_out: bool) -
         let part: ImportOut = serde_json::from_slice(&body).unwrap_or_default();
         report.imported += part.imported;
         report.duplicates += part.duplicates;
+        report.quarantined += part.quarantined;
+        report.flagged += part.flagged;
         report
             .rejected
             .extend(part.rejected.into_iter().map(|r| Rejected {
                 line: r.line + line_offset,
-                error: r.error,
+                ..r
             }));
         line_offset += lines_in_chunk;
         rest = tail;
@@ -274,6 +276,12 @@ pub(super) async fn import(conn: &mut Connection, file: &Path, json_out: bool) -
             report.duplicates,
             report.rejected.len()
         );
+        if report.quarantined + report.flagged > 0 {
+            println!(
+                "write firewall: quarantined {}, flagged {} (memd ctl quarantine list)",
+                report.quarantined, report.flagged
+            );
+        }
         let mut err = std::io::stderr().lock();
         for r in &report.rejected {
             let _ = writeln!(err, "  line {}: {}", r.line, r.error);

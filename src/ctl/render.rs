@@ -152,6 +152,14 @@ pub(super) fn remembered(r: &RememberOut) {
         r.session_id,
         r.namespace
     );
+    if let Some(f) = &r.firewall {
+        let mark = if r.quarantined {
+            "quarantined (kept out of recall until released)"
+        } else {
+            "flagged"
+        };
+        println!("write firewall: {mark}: {}", f.classes.join(", "));
+    }
 }
 
 pub(super) fn recall(r: &RecallOut) {

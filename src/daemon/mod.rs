@@ -155,7 +155,7 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         tracing::warn!(error = %e, "cannot mark interrupted dream runs");
     }
 
-    let sources = crate::sources::Sources::new(store.clone(), &cfg.sources);
+    let sources = crate::sources::Sources::new(store.clone(), &cfg.sources, &cfg.firewall);
     if let Err(e) = sources.check_schemas().await {
         drop(sources);
         drop(dream);

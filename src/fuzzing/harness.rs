@@ -315,7 +315,7 @@ async fn build_state(cfg: Config) -> (AppState, CancellationToken) {
         crate::dream::provider::build(&cfg.dream, embedder.clone()).expect("dream provider");
     let dream =
         crate::dream::Dream::new(store.clone(), config.subscribe(), consolidator, &shutdown);
-    let sources = crate::sources::Sources::new(store.clone(), &cfg.sources);
+    let sources = crate::sources::Sources::new(store.clone(), &cfg.sources, &cfg.firewall);
     sources.check_schemas().await.expect("source schema");
     let state = AppState {
         recall: RecallEngine::new(store.clone(), embedder.clone(), &cfg.recall),

@@ -2,7 +2,8 @@
 //! embedded inline when the embedder is cheap enough (otherwise the
 //! background queue embeds them), and stored. An NDJSON import is the same
 //! per line, embedded in bounded chunks and stored in one atomic write.
-//! Routes parse the HTTP request, call this, and map [`IngestError`].
+//! Every text passes the write firewall ([`crate::screen`]) before it is
+//! stored. Routes parse the HTTP request, call this, and map [`IngestError`].
 
 mod validate;
 
@@ -11,9 +12,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, FirewallConfig};
 use crate::embed::Embedder;
-use crate::store::{InsertOutcome, NewExchange, Store, StoreError};
+use crate::screen::{Rejected, screen};
+use crate::store::{InsertOutcome, Mark, NewExchange, Screened, Store, StoreError};
 use crate::wire::ExchangeIn;
 
 pub use validate::{check_id, check_namespace, check_vector};
@@ -29,6 +31,9 @@ pub enum IngestError {
     /// The session belongs to another namespace.
     #[error("{0}")]
     Conflict(String),
+    /// The write firewall refused the text; nothing was stored.
+    #[error("{0}")]
+    Rejected(Rejected),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -74,6 +79,8 @@ pub struct Remembered {
     pub created_at: i64,
     /// The same exchange (by `ext_id`) was stored before.
     pub duplicate: bool,
+    /// The firewall's mark on the stored row (None: clean, or a duplicate).
+    pub screen: Option<Screened>,
 }
 
 /// What an import did, line by line.
@@ -83,6 +90,11 @@ pub struct ImportReport {
     pub duplicates: usize,
     /// (line number, why), in line order.
     pub rejected: Vec<(usize, String)>,
+    /// Of the rejected lines, those the firewall refused, with its classes.
+    pub firewall: Vec<(usize, Vec<String>)>,
+    /// Lines stored quarantined, stored flagged.
+    pub quarantined: usize,
+    pub flagged: usize,
 }
 
 /// The write path, with what it needs.
@@ -90,6 +102,7 @@ pub struct ImportReport {
 pub struct Ingest {
     pub store: Store,
     pub embedder: Arc<dyn Embedder>,
+    pub firewall: FirewallConfig,
 }
 
 impl Ingest {
@@ -100,8 +113,9 @@ impl Ingest {
         x: ExchangeIn,
         limits: &ApiConfig,
     ) -> Result<Remembered, IngestError> {
-        let row = validate::exchange(session_id.clone(), x, limits, self.embedder.dim())?;
-        let created_at = row.created_at;
+        let mut row = validate::exchange(session_id.clone(), x, limits, self.embedder.dim())?;
+        row.screen = screen(&self.firewall, &row.content).map_err(IngestError::Rejected)?;
+        let (created_at, screened) = (row.created_at, row.screen.clone());
         let rows = embed_inline(self.embedder.clone(), vec![row]).await?;
         match self.store.insert(rows).await?.pop() {
             Some(InsertOutcome::Inserted { id, namespace }) => Ok(Remembered {
@@ -109,12 +123,14 @@ impl Ingest {
                 namespace,
                 created_at,
                 duplicate: false,
+                screen: screened,
             }),
             Some(InsertOutcome::Duplicate { id, namespace }) => Ok(Remembered {
                 id,
                 namespace,
                 created_at,
                 duplicate: true,
+                screen: None,
             }),
             Some(InsertOutcome::NamespaceMismatch { existing }) => Err(IngestError::Conflict(
                 format!("session `{session_id}` belongs to namespace `{existing}`"),
@@ -162,18 +178,42 @@ impl Ingest {
             }
         }
 
-        // Embedded in chunks (bounded blocking work), stored in one write.
+        // Screened and embedded in chunks (bounded blocking work), stored
+        // in one write.
         let mut embedded = Vec::with_capacity(rows.len());
-        let mut rows = rows.into_iter().peekable();
+        let mut kept = Vec::with_capacity(rows.len());
+        let mut rows = lines.into_iter().zip(rows).peekable();
         while rows.peek().is_some() {
-            let chunk: Vec<NewExchange> = rows.by_ref().take(IMPORT_CHUNK).collect();
+            let chunk: Vec<(usize, NewExchange)> = rows.by_ref().take(IMPORT_CHUNK).collect();
+            let firewall = self.firewall.clone();
+            let (chunk, refused) =
+                tokio::task::spawn_blocking(move || screen_rows(&firewall, chunk))
+                    .await
+                    .map_err(|e| IngestError::Internal(format!("screening task failed: {e}")))?;
+            for (line, r) in refused {
+                report.rejected.push((line, r.to_string()));
+                report.firewall.push((line, r.classes));
+            }
+            let (lines, chunk): (Vec<usize>, Vec<NewExchange>) = chunk.into_iter().unzip();
+            kept.extend(lines);
             embedded.extend(embed_inline(self.embedder.clone(), chunk).await?);
         }
+        let marks: Vec<Option<Mark>> = embedded
+            .iter()
+            .map(|r| r.screen.as_ref().map(|s| s.mark))
+            .collect();
         if !embedded.is_empty() {
             let outcomes = self.store.insert(embedded).await?;
-            for (outcome, line) in outcomes.into_iter().zip(lines) {
+            for ((outcome, line), mark) in outcomes.into_iter().zip(kept).zip(marks) {
                 match outcome {
-                    InsertOutcome::Inserted { .. } => report.imported += 1,
+                    InsertOutcome::Inserted { .. } => {
+                        report.imported += 1;
+                        match mark {
+                            Some(Mark::Quarantined) => report.quarantined += 1,
+                            Some(Mark::Flagged) => report.flagged += 1,
+                            None => {}
+                        }
+                    }
                     InsertOutcome::Duplicate { .. } => report.duplicates += 1,
                     InsertOutcome::NamespaceMismatch { existing } => report.rejected.push((
                         line,
@@ -185,6 +225,29 @@ impl Ingest {
         report.rejected.sort_by_key(|r| r.0);
         Ok(report)
     }
+}
+
+/// Import rows by line number.
+type Lines<T> = Vec<(usize, T)>;
+
+/// Screens an import's rows (CPU-bound: call on a blocking thread): the
+/// rows to store, each with its mark, and the lines refused.
+fn screen_rows(
+    firewall: &FirewallConfig,
+    rows: Vec<(usize, NewExchange)>,
+) -> (Lines<NewExchange>, Lines<Rejected>) {
+    let mut kept = Vec::with_capacity(rows.len());
+    let mut refused = Vec::new();
+    for (line, mut row) in rows {
+        match screen(firewall, &row.content) {
+            Ok(s) => {
+                row.screen = s;
+                kept.push((line, row));
+            }
+            Err(r) => refused.push((line, r)),
+        }
+    }
+    (kept, refused)
 }
 
 /// Embeds rows on a blocking thread (the embedder is CPU-bound). Writes

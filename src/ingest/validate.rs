@@ -107,6 +107,7 @@ pub fn exchange(
         ext_id: x.ext_id,
         metadata,
         embedding,
+        screen: None,
     })
 }
 

@@ -8,8 +8,9 @@ mod validate;
 
 use std::sync::Arc;
 
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, FirewallConfig};
 use crate::embed::Embedder;
+use crate::screen::screen;
 use crate::store::{Created, Fact, FactRefusal, Facts, Forgotten, Store, StoreError};
 use crate::wire::{FactEditIn, FactIn, FactOut};
 
@@ -25,6 +26,9 @@ pub enum FactError {
     /// The fact is not in a state the operation applies to.
     #[error("{0}")]
     Conflict(String),
+    /// The write firewall refused the text; nothing was stored.
+    #[error("{0}")]
+    Rejected(crate::screen::Rejected),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -44,11 +48,13 @@ impl From<FactRefusal> for FactError {
 pub struct FactWriter {
     pub store: Store,
     pub embedder: Arc<dyn Embedder>,
+    pub firewall: FirewallConfig,
 }
 
 impl FactWriter {
     pub async fn create(&self, body: FactIn, limits: &ApiConfig) -> Result<Created, FactError> {
         let mut fact = validate::new_fact(body, limits, self.embedder.dim())?;
+        fact.screen = screen(&self.firewall, &fact.text).map_err(FactError::Rejected)?;
         if fact.embedding.is_none() {
             fact.embedding = self.embed_inline(&fact.text).await?;
         }
@@ -62,6 +68,11 @@ impl FactWriter {
         limits: &ApiConfig,
     ) -> Result<Created, FactError> {
         let mut edit = validate::edit(body, limits, self.embedder.dim())?;
+        // An edit that keeps the text keeps the old version's mark (the store
+        // carries it over); a new text is screened afresh.
+        if let Some(text) = &edit.text {
+            edit.screen = screen(&self.firewall, text).map_err(FactError::Rejected)?;
+        }
         if edit.embedding.is_none()
             && let Some(text) = &edit.text
         {

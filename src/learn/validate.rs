@@ -22,6 +22,7 @@ impl From<IngestError> for FactError {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::Invalid(m) | IngestError::Conflict(m) => FactError::Invalid(m),
+            IngestError::Rejected(r) => FactError::Rejected(r),
             IngestError::Store(s) => FactError::Store(s),
             IngestError::Internal(m) => FactError::Internal(m),
         }
@@ -187,6 +188,7 @@ pub(super) fn new_fact(f: FactIn, limits: &ApiConfig, dim: usize) -> Result<NewF
             .embedding
             .map(|v| check_vector("embedding", v, dim))
             .transpose()?,
+        screen: None,
     })
 }
 
@@ -211,6 +213,7 @@ pub(super) fn edit(e: FactEditIn, limits: &ApiConfig, dim: usize) -> Result<Fact
             .embedding
             .map(|v| check_vector("embedding", v, dim))
             .transpose()?,
+        screen: None,
     })
 }
 

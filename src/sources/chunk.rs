@@ -152,6 +152,7 @@ fn pack(heads: &[String], pieces: &[String], target: usize) -> Vec<Chunk> {
             out.push(Chunk {
                 heading_path: heads.to_vec(),
                 text: std::mem::take(cur),
+                screen: None,
             });
         }
         cur.clear();

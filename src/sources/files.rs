@@ -153,12 +153,17 @@ async fn scan(
         // executor. Chunks are cut only when the content changed.
         let (p, known_hash, chunk_chars) =
             (path.clone(), known.map(|d| d.hash.clone()), cfg.chunk_chars);
+        let (firewall, file) = (sources.inner.firewall.clone(), format!("{}/{rel}", s.name));
         let read = tokio::task::spawn_blocking(move || {
             let content = std::fs::read(&p)?;
             let hash = super::table::hex(&Sha256::digest(&content));
             let chunks = (known_hash.as_deref() != Some(hash.as_str())).then(|| {
                 let text = String::from_utf8_lossy(&content);
-                chunk::chunk(Kind::of(&p), &text, chunk_chars)
+                screen_chunks(
+                    &firewall,
+                    &file,
+                    chunk::chunk(Kind::of(&p), &text, chunk_chars),
+                )
             });
             Ok::<_, std::io::Error>((hash, chunks))
         })
@@ -224,6 +229,32 @@ async fn scan(
         tracing::info!(source = %s.name, files = report.rows, synced = report.synced, deleted = report.deleted, "folder synced");
     }
     Ok(report)
+}
+
+/// The write firewall on a file's chunks: a rejected chunk is left out, a
+/// quarantined or flagged one is stored with its mark; each is logged (no
+/// client is there to answer).
+fn screen_chunks(
+    firewall: &crate::config::FirewallConfig,
+    file: &str,
+    chunks: Vec<crate::store::Chunk>,
+) -> Vec<crate::store::Chunk> {
+    let mut kept = Vec::with_capacity(chunks.len());
+    for (i, mut c) in chunks.into_iter().enumerate() {
+        match crate::screen::screen(firewall, &c.text) {
+            Ok(screen) => {
+                if let Some(s) = &screen {
+                    tracing::warn!(file, chunk = i, mark = s.mark.as_str(), classes = ?s.classes, reason = %s.reason, "the write firewall marked a chunk");
+                }
+                c.screen = screen;
+                kept.push(c);
+            }
+            Err(r) => {
+                tracing::warn!(file, chunk = i, classes = ?r.classes, reason = %r.reason, "the write firewall rejected a chunk; it is not stored");
+            }
+        }
+    }
+    kept
 }
 
 impl Sources {

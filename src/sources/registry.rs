@@ -17,6 +17,7 @@ use super::sqlite::SqliteReader;
 use super::status::{Status, TableReport};
 use super::table::TablePlan;
 use super::{SourceError, Sources};
+use crate::config::FirewallConfig;
 use crate::store::{DocState, SourceValue, Store};
 
 pub(super) enum Kind {
@@ -67,11 +68,13 @@ pub(super) struct Source {
 pub(super) struct Inner {
     pub(super) store: Store,
     pub(super) cfg: SourcesConfig,
+    /// What the write firewall does with a row's or a chunk's text.
+    pub(super) firewall: FirewallConfig,
     pub(super) list: Vec<Arc<Source>>,
 }
 
 impl Sources {
-    pub fn new(store: Store, cfg: &SourcesConfig) -> Sources {
+    pub fn new(store: Store, cfg: &SourcesConfig, firewall: &FirewallConfig) -> Sources {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for t in cfg
             .sqlite
@@ -136,6 +139,7 @@ impl Sources {
             inner: Arc::new(Inner {
                 store,
                 cfg: cfg.clone(),
+                firewall: firewall.clone(),
                 list,
             }),
         }

@@ -16,6 +16,7 @@ use super::registry::{Runtime, Source, TableMem};
 use super::status::TableReport;
 use super::table::SourceRow;
 use super::{SourceError, Sources, postgres};
+use crate::config::FirewallConfig;
 use crate::store::{
     Applied, ConceptIn, Concepts, SourceState, SourceValue, StoreError, TableState, TableTarget,
 };
@@ -135,6 +136,7 @@ impl Sources {
                 text: r.text,
                 fingerprint: fp,
                 marker: r.marker,
+                screen: None,
             });
         }
         self.stat(s, table, |t| t.unchanged += total - changed.len() as u64);
@@ -142,8 +144,16 @@ impl Sources {
         for batch in changed.chunks(self.inner.cfg.batch_size) {
             let (t, rows, now) = (target.clone(), batch.to_vec(), crate::time::now_ms());
             let store = self.inner.store.clone();
+            let (firewall, source) = (self.inner.firewall.clone(), s.name.clone());
             // Spawned so that it reaches the writer now, not when awaited.
-            let handle = tokio::spawn(async move { store.apply_concepts(t, rows, now).await });
+            let handle = tokio::spawn(async move {
+                // Scanning is CPU work: off the executor.
+                let rows =
+                    tokio::task::spawn_blocking(move || screen_rows(&firewall, &source, rows))
+                        .await
+                        .map_err(|e| StoreError::Invalid(format!("screening task failed: {e}")))?;
+                store.apply_concepts(t, rows, now).await
+            });
             let fps = batch
                 .iter()
                 .map(|c| (c.row_id.clone(), c.fingerprint.clone()))
@@ -406,4 +416,27 @@ fn gone(rt: &Runtime, table: &str, present: &HashSet<String>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The write firewall on a batch of source rows: a rejected row is left out
+/// (its fingerprint is still recorded, so it is not read again until it
+/// changes), a quarantined or flagged one is stored with its mark. Each is
+/// logged: no client is there to answer.
+fn screen_rows(firewall: &FirewallConfig, source: &str, rows: Vec<ConceptIn>) -> Vec<ConceptIn> {
+    let mut kept = Vec::with_capacity(rows.len());
+    for mut c in rows {
+        match crate::screen::screen(firewall, &c.text) {
+            Ok(screen) => {
+                if let Some(s) = &screen {
+                    tracing::warn!(source, concept = %c.name, mark = s.mark.as_str(), classes = ?s.classes, reason = %s.reason, "the write firewall marked a source row");
+                }
+                c.screen = screen;
+                kept.push(c);
+            }
+            Err(r) => {
+                tracing::warn!(source, concept = %c.name, classes = ?r.classes, reason = %r.reason, "the write firewall rejected a source row; it is not stored");
+            }
+        }
+    }
+    kept
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::items::{ItemSel, NewItem, Tier, WriteCtx};
+use super::quarantine::{Screened, set_mark};
 use super::{Store, StoreError};
 
 /// A row on its way into memory.
@@ -23,6 +24,8 @@ pub struct ConceptIn {
     pub text: String,
     pub fingerprint: String,
     pub marker: Option<String>,
+    /// The write firewall's verdict on `text` (None: clean).
+    pub screen: Option<Screened>,
 }
 
 /// Where concepts of one table go.
@@ -76,6 +79,9 @@ pub struct ConceptEdit {
     pub text: Option<Option<String>>,
     /// Bring a removed concept back into memory.
     pub restore: bool,
+    /// The firewall's verdict on a new overlay text. Clearing the overlay
+    /// keeps the concept's mark as it is.
+    pub screen: Option<Screened>,
 }
 
 /// Concepts, as syncs write them and users edit them.
@@ -264,6 +270,15 @@ fn apply_concepts(
                     out.overwritten.push(c.name.clone());
                 }
                 let w = ctx.upsert_item(concept_item(t, &c, c.text.clone(), strength, now))?;
+                if w.changed {
+                    set_mark(
+                        ctx.conn(),
+                        Tier::Concept,
+                        w.id,
+                        &t.namespace,
+                        c.screen.as_ref(),
+                    )?;
+                }
                 // Renamed (its table became source-qualified, or its
                 // namespace changed): the item under the old key goes.
                 if let Some(old) = old_item
@@ -302,6 +317,15 @@ fn apply_concepts(
             None => {
                 let w =
                     ctx.upsert_item(concept_item(t, &c, c.text.clone(), t.default_strength, now))?;
+                if w.changed {
+                    set_mark(
+                        ctx.conn(),
+                        Tier::Concept,
+                        w.id,
+                        &t.namespace,
+                        c.screen.as_ref(),
+                    )?;
+                }
                 ctx.conn()
                     .prepare_cached(
                         "INSERT INTO concepts (source, tbl, row_id, namespace, name, item_id, fingerprint,
@@ -413,6 +437,7 @@ fn edit_concept(
     if let Some(s) = edit.strength {
         c.strength = s;
     }
+    let new_text = matches!(edit.text, Some(Some(_)));
     if let Some(t) = edit.text {
         c.overlay = t;
     }
@@ -425,6 +450,15 @@ fn edit_concept(
     } else {
         Some(item_for(ctx, &c, now)?)
     };
+    if let (Some(id), true) = (c.item_id, new_text) {
+        set_mark(
+            ctx.conn(),
+            Tier::Concept,
+            id,
+            namespace,
+            edit.screen.as_ref(),
+        )?;
+    }
     ctx.conn().execute(
         "UPDATE concepts SET strength = ?4, overlay = ?5, removed = ?6, item_id = ?7, edited_at = ?8
          WHERE source = ?1 AND tbl = ?2 AND row_id = ?3",
@@ -484,6 +518,7 @@ mod tests {
             // Any function of the text will do: equal texts, equal prints.
             fingerprint: format!("fp:{text}"),
             marker: None,
+            screen: None,
         }
     }
 
@@ -565,6 +600,7 @@ mod tests {
             strength: Some(2.0),
             text: Some(Some("mine".into())),
             restore: false,
+            screen: None,
         };
         store
             .edit_concept("t:1".into(), "default".into(), edit, 2)

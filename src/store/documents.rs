@@ -10,6 +10,7 @@ use rusqlite::params;
 use serde_json::json;
 
 use super::items::{ItemSel, NewItem, Tier, WriteCtx};
+use super::quarantine::{Screened, set_mark};
 use super::{Store, StoreError};
 
 /// A piece of a document, with the path of headings above it.
@@ -17,6 +18,8 @@ use super::{Store, StoreError};
 pub struct Chunk {
     pub heading_path: Vec<String>,
     pub text: String,
+    /// The write firewall's verdict on `text` (None: clean).
+    pub screen: Option<Screened>,
 }
 
 /// What is known of a file already in memory.
@@ -190,6 +193,7 @@ fn apply_document(
         })?;
         if w.changed {
             out.chunks_written += 1;
+            set_mark(ctx.conn(), Tier::Chunk, w.id, &namespace, c.screen.as_ref())?;
         }
         keep.insert(key);
     }
@@ -272,6 +276,7 @@ mod tests {
         let chunk = |t: &str| Chunk {
             heading_path: vec!["H".into()],
             text: t.into(),
+            screen: None,
         };
         let st = DocState {
             hash: "h1".into(),

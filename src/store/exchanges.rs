@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use super::facts::{Fact, facts_by_id};
-use super::items::{Item, items_by_id};
+use super::items::{Item, Tier, items_by_id};
+use super::quarantine::quarantined;
 use super::read::{self, Adjacent};
 use super::types::{Counts, Exchange, SessionInfo};
 use super::{Store, StoreError};
@@ -137,7 +138,10 @@ impl Conversations for Store {
         recent: Option<(String, usize)>,
     ) -> Result<CandidateRows, StoreError> {
         self.read(move |c| {
-            Ok(CandidateRows {
+            // Quarantined rows never reach a prompt: whichever side found
+            // them, they are read past here, in the same snapshot.
+            let hidden = quarantined(c, Tier::Exchange, &exchanges)?;
+            let mut rows = CandidateRows {
                 exchanges: read::exchanges_by_id(c, &exchanges)?,
                 items: items_by_id(c, &items)?,
                 facts: facts_by_id(c, &facts)?,
@@ -145,7 +149,20 @@ impl Conversations for Store {
                     Some((sid, n)) => read::recent_exchanges(c, &sid, n)?,
                     None => Vec::new(),
                 },
-            })
+            };
+            rows.exchanges.retain(|x| !hidden.contains(&x.id));
+            let hidden_items: Vec<(Tier, i64)> =
+                rows.items.values().map(|i| (i.tier, i.id)).collect();
+            for (tier, id) in hidden_items {
+                if !quarantined(c, tier, &[id])?.is_empty() {
+                    rows.items.remove(&id);
+                }
+            }
+            let ids: Vec<i64> = rows.facts.keys().copied().collect();
+            for id in quarantined(c, Tier::Fact, &ids)? {
+                rows.facts.remove(&id);
+            }
+            Ok(rows)
         })
         .await
     }

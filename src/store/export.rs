@@ -89,6 +89,9 @@ pub const TABLES: &[&str] = &[
     "documents",
     // Every version of every fact: supersession chains and their times.
     "facts",
+    // The write firewall's marks: a quarantined row stays quarantined
+    // across an export/import-all round trip.
+    "quarantine",
 ];
 
 pub fn header(schema_version: u32) -> Value {

@@ -8,6 +8,7 @@ use std::future::Future;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
+use super::quarantine::EXCHANGE_NOT_QUARANTINED;
 use super::singles::json_column;
 use super::{NewItem, Store, StoreError, Tier};
 
@@ -108,10 +109,13 @@ pub trait Gists {
     ) -> impl Future<Output = Result<Vec<GistFacts>, StoreError>> + Send;
 }
 
+/// A session's turns for its gist. Quarantined turns are left out: a gist
+/// goes to context packs, and an extractive gist copies sentences.
 pub(super) fn turns(conn: &Connection, session_id: &str) -> Result<Vec<TurnRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, role, content, metadata, created_at FROM exchanges WHERE session_id = ?1 ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, role, content, metadata, created_at FROM exchanges e
+         WHERE session_id = ?1 AND {EXCHANGE_NOT_QUARANTINED} ORDER BY id"
+    ))?;
     let v = stmt
         .query_map([session_id], |r| {
             Ok(TurnRow {

@@ -23,6 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0006_exchanges_by_time.sql"),
     ),
     ("0007_facts", include_str!("migrations/0007_facts.sql")),
+    (
+        "0008_firewall",
+        include_str!("migrations/0008_firewall.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -24,6 +24,7 @@ mod gists;
 mod items;
 mod maintenance;
 pub mod migrate;
+mod quarantine;
 mod read;
 mod singles;
 mod source_state;
@@ -60,6 +61,7 @@ pub use gists::{GistFacts, GistLookup, Gists, MonthGist, NewGist, TurnRow};
 use items::WriteCtx;
 pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, partition};
 pub use maintenance::Maintenance;
+pub use quarantine::{Mark, MarkCounts, MarkedRow, Quarantine, SCREENED_TIERS, Screened};
 pub use read::{Adjacent, PendingRow};
 pub use singles::{NewProfile, Single, SingleTiers, Singles};
 pub use source_state::{SourceState, SourceValue, TableState};
@@ -598,6 +600,7 @@ mod tests {
             ext_id: ext.map(Into::into),
             metadata: None,
             embedding: Some(vec![1.0, 0.0, 0.0, 0.0]),
+            screen: None,
         }
     }
 

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::StoreError;
+use super::quarantine::EXCHANGE_NOT_QUARANTINED;
 use super::types::{Counts, Exchange, SessionInfo};
 
 pub(crate) struct ReadPool {
@@ -248,7 +249,9 @@ pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> 
         .optional()?)
 }
 
-/// The `limit` most recent exchanges of a session, newest first.
+/// The `limit` most recent exchanges of a session, newest first; they go
+/// to a prompt (recall's back-fill, the context pack), so quarantined
+/// exchanges are skipped.
 pub fn recent_exchanges(
     conn: &Connection,
     session_id: &str,
@@ -256,7 +259,8 @@ pub fn recent_exchanges(
 ) -> Result<Vec<Exchange>, StoreError> {
     let sql = format!(
         "SELECT {EXCHANGE_COLUMNS} FROM exchanges e JOIN sessions s ON s.id = e.session_id
-         WHERE e.session_id = ?1 ORDER BY e.created_at DESC, e.id DESC LIMIT ?2"
+         WHERE e.session_id = ?1 AND {EXCHANGE_NOT_QUARANTINED}
+         ORDER BY e.created_at DESC, e.id DESC LIMIT ?2"
     );
     let rows = conn
         .prepare_cached(&sql)?

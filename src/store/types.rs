@@ -47,6 +47,8 @@ pub struct NewExchange {
     /// Serialised JSON object.
     pub metadata: Option<String>,
     pub embedding: Option<Vec<f32>>,
+    /// The write firewall's verdict, stored with the row (None: clean).
+    pub screen: Option<super::quarantine::Screened>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -140,6 +140,14 @@ pub struct FactCreatedOut {
     pub fact: FactOut,
     #[serde(default)]
     pub superseded: Option<FactOut>,
+    /// The write firewall kept the new fact out of recall until released.
+    #[serde(default, skip_serializing_if = "super::is_false")]
+    pub quarantined: bool,
+    /// The write firewall named a class but the fact is usable.
+    #[serde(default, skip_serializing_if = "super::is_false")]
+    pub flagged: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<super::FirewallOut>,
 }
 
 /// `GET /v1/facts`

@@ -30,6 +30,14 @@ pub struct RememberOut {
     pub namespace: String,
     pub created_at: String,
     pub duplicate: bool,
+    /// The write firewall stored it out of recall until released.
+    #[serde(default, skip_serializing_if = "super::is_false")]
+    pub quarantined: bool,
+    /// The write firewall named a class but the exchange is usable.
+    #[serde(default, skip_serializing_if = "super::is_false")]
+    pub flagged: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<super::FirewallOut>,
 }
 
 /// `POST /v1/import`
@@ -39,6 +47,11 @@ pub struct ImportOut {
     pub imported: u64,
     #[serde(default)]
     pub duplicates: u64,
+    /// Lines stored but quarantined, stored and flagged, by the write firewall.
+    #[serde(default)]
+    pub quarantined: u64,
+    #[serde(default)]
+    pub flagged: u64,
     #[serde(default)]
     pub rejected: Vec<Rejected>,
 }
@@ -48,6 +61,12 @@ pub struct ImportOut {
 pub struct Rejected {
     pub line: u64,
     pub error: String,
+    /// `firewall_rejected` when the write firewall refused the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The firewall's classes for such a line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }
 
 /// A session as lists show it.

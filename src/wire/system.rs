@@ -21,6 +21,8 @@ pub struct StatusOut {
     pub counts: Counts,
     #[serde(default)]
     pub dream: Option<DreamStatus>,
+    #[serde(default)]
+    pub firewall: Option<super::FirewallStatusOut>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
 }

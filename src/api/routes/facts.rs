@@ -9,16 +9,18 @@ use serde::Deserialize;
 
 use super::sessions::check_namespace;
 use crate::api::wire::{
-    FactCreatedOut, FactEditIn, FactForgottenOut, FactHistoryOut, FactIn, FactReviewedOut, FactsOut,
+    FactCreatedOut, FactEditIn, FactForgottenOut, FactHistoryOut, FactIn, FactReviewedOut,
+    FactsOut, FirewallOut,
 };
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::learn::{FactWriter, fact_out, parse_instant, parse_kind, parse_status};
-use crate::store::{Created, DEFAULT_NAMESPACE, FactFilter, Facts};
+use crate::store::{Created, DEFAULT_NAMESPACE, FactFilter, Facts, Mark};
 
 fn writer(state: &AppState) -> FactWriter {
     FactWriter {
         store: state.store.clone(),
         embedder: state.embedder.clone(),
+        firewall: state.config().firewall.clone(),
     }
 }
 
@@ -36,6 +38,15 @@ fn created(c: Created) -> (StatusCode, Json<FactCreatedOut>) {
         Json(FactCreatedOut {
             fact: fact_out(&c.fact),
             superseded: c.superseded.as_ref().map(fact_out),
+            quarantined: c
+                .screen
+                .as_ref()
+                .is_some_and(|s| s.mark == Mark::Quarantined),
+            flagged: c.screen.as_ref().is_some_and(|s| s.mark == Mark::Flagged),
+            firewall: c.screen.map(|s| FirewallOut {
+                classes: s.classes,
+                reason: s.reason,
+            }),
         }),
     )
 }

@@ -21,6 +21,19 @@ fn ingest(state: &AppState) -> Ingest {
     Ingest {
         store: state.store.clone(),
         embedder: state.embedder.clone(),
+        firewall: state.config().firewall.clone(),
+    }
+}
+
+/// What the firewall did with a stored text, for a write's answer: nothing
+/// when it was clean, else `quarantined` or `flagged` with the classes.
+pub(crate) fn screen_fields(answer: &mut Value, screen: Option<&crate::store::Screened>) {
+    if let (Some(s), Some(obj)) = (screen, answer.as_object_mut()) {
+        obj.insert(s.mark.as_str().to_owned(), Value::Bool(true));
+        obj.insert(
+            "firewall".to_owned(),
+            json!({"classes": s.classes, "reason": s.reason}),
+        );
     }
 }
 
@@ -67,16 +80,15 @@ pub async fn remember(
     } else {
         StatusCode::CREATED
     };
-    Ok((
-        status,
-        Json(json!({
-            "id": r.id,
-            "session_id": sid,
-            "namespace": r.namespace,
-            "created_at": time::to_rfc3339(r.created_at),
-            "duplicate": r.duplicate,
-        })),
-    ))
+    let mut answer = json!({
+        "id": r.id,
+        "session_id": sid,
+        "namespace": r.namespace,
+        "created_at": time::to_rfc3339(r.created_at),
+        "duplicate": r.duplicate,
+    });
+    screen_fields(&mut answer, r.screen.as_ref());
+    Ok((status, Json(answer)))
 }
 
 /// `POST /v1/import`: NDJSON, one exchange per line with its `session_id`.
@@ -96,14 +108,22 @@ pub async fn import(State(state): State<AppState>, req: Request) -> Result<Json<
         }
         Err(e) => return Err(e.into()),
     };
+    let firewall: std::collections::HashMap<usize, Vec<String>> =
+        report.firewall.into_iter().collect();
     let rejected: Vec<Value> = report
         .rejected
         .into_iter()
-        .map(|(line, error)| json!({"line": line, "error": error}))
+        .map(|(line, error)| match firewall.get(&line) {
+            Some(classes) => json!({"line": line, "error": error,
+                "code": "firewall_rejected", "classes": classes}),
+            None => json!({"line": line, "error": error}),
+        })
         .collect();
     Ok(Json(json!({
         "imported": report.imported,
         "duplicates": report.duplicates,
+        "quarantined": report.quarantined,
+        "flagged": report.flagged,
         "rejected": rejected,
     })))
 }

@@ -112,11 +112,17 @@ pub async fn patch(
             )));
         }
     }
+    // A user's overlay reaches prompts like the source's text: screened.
+    let screen = match &req.text {
+        Some(Some(t)) => crate::screen::screen(&state.config().firewall, t)?,
+        _ => None,
+    };
     let c = find(&state, &name, q.namespace).await?;
     let edit = ConceptEdit {
         strength: req.strength,
         text: req.text,
         restore: req.restore,
+        screen: screen.clone(),
     };
     let updated = state
         .store
@@ -134,7 +140,9 @@ pub async fn patch(
         .publish(crate::events::MemdEvent::ItemsWritten {
             namespace: c.namespace.clone(),
         });
-    Ok(Json(json!({"concept": updated})))
+    let mut answer = json!({"concept": updated});
+    super::sessions::screen_fields(&mut answer, screen.as_ref());
+    Ok(Json(answer))
 }
 
 pub async fn delete(

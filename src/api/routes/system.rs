@@ -7,9 +7,9 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use crate::api::metrics::gauge;
-use crate::api::wire::ReembedIn;
+use crate::api::wire::{FirewallStatusOut, ReembedIn};
 use crate::api::{ApiError, AppState};
-use crate::store::{Conversations, migrate};
+use crate::store::{Conversations, Quarantine, migrate};
 
 struct StoreStats {
     counts: crate::store::Counts,
@@ -36,6 +36,22 @@ async fn store_stats(state: &AppState) -> Result<StoreStats, ApiError> {
     })
 }
 
+/// The write firewall's counts: texts scanned since start and what came of
+/// them, and the rows marked now.
+async fn firewall_status(state: &AppState) -> Result<FirewallStatusOut, ApiError> {
+    let c = crate::screen::counts();
+    let marked = state.store.mark_counts().await?;
+    Ok(FirewallStatusOut {
+        enabled: state.config().firewall.enabled,
+        scanned: c.scanned,
+        flagged: c.flagged,
+        quarantined: c.quarantined,
+        rejected: c.rejected,
+        held: marked.quarantined,
+        flagged_rows: marked.flagged,
+    })
+}
+
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -48,6 +64,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         index,
     } = store_stats(&state).await?;
     let cfg = state.config();
+    let firewall = firewall_status(&state).await?;
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
@@ -67,6 +84,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         "checkpoint": state.checkpointer.status(),
         "dream": state.dream.status().await,
         "sources": state.sources.summary(),
+        "firewall": firewall,
     })))
 }
 
@@ -147,6 +165,29 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             ("dirty_sessions", dirty),
             ("unsummarised_turns", unsummarised),
             ("running", f64::from(u8::from(dream["running"].is_object()))),
+        ],
+    );
+    let fw = firewall_status(&state).await?;
+    gauge(
+        &mut out,
+        "memd_firewall_texts",
+        "Texts the write firewall scanned since the daemon started, and what came of them.",
+        "outcome",
+        &[
+            ("scanned", fw.scanned as f64),
+            ("flagged", fw.flagged as f64),
+            ("quarantined", fw.quarantined as f64),
+            ("rejected", fw.rejected as f64),
+        ],
+    );
+    gauge(
+        &mut out,
+        "memd_firewall_rows",
+        "Stored rows the write firewall marked, by mark.",
+        "mark",
+        &[
+            ("quarantined", fw.held as f64),
+            ("flagged", fw.flagged_rows as f64),
         ],
     );
     gauge(

@@ -30,10 +30,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::items::{Tier, partition};
+use super::quarantine::Screened;
 use super::{Store, StoreError};
 
 pub(crate) use read::{fact_embedding_backlog, pending_fact_embeddings};
 pub(crate) use read::{facts_by_id, load_fact_vectors, search_facts};
+pub(super) use write::forget as forget_row;
 pub(crate) use write::set_fact_embeddings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -183,6 +185,8 @@ pub struct NewFact {
     pub supersedes: Option<i64>,
     /// A vector of the current model (else the embedding queue makes one).
     pub embedding: Option<Vec<f32>>,
+    /// The write firewall's verdict, stored with the row (None: clean).
+    pub screen: Option<Screened>,
 }
 
 /// A new version of a live fact: unset fields keep the old version's value.
@@ -197,6 +201,9 @@ pub struct FactEdit {
     pub valid_from: Option<i64>,
     pub provenance: Option<Value>,
     pub embedding: Option<Vec<f32>>,
+    /// The firewall's verdict on a new `text`; with the text unchanged the
+    /// old version's mark carries over.
+    pub screen: Option<Screened>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -244,6 +251,8 @@ pub struct FactFilter {
 pub struct Created {
     pub fact: Fact,
     pub superseded: Option<Fact>,
+    /// The firewall's mark on the new fact.
+    pub screen: Option<Screened>,
 }
 
 /// A fact and its versions, oldest first (the fact itself among them).

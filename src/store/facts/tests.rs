@@ -140,6 +140,7 @@ fn new_fact(text: &str, v: [f32; 4]) -> NewFact {
         provenance: serde_json::json!({"client": "test"}),
         supersedes: None,
         embedding: Some(v.to_vec()),
+        screen: None,
     }
 }
 

@@ -9,7 +9,8 @@ use super::{
     live_fact_partition, retired_fact_partition,
 };
 use crate::store::StoreError;
-use crate::store::items::WriteCtx;
+use crate::store::items::{Tier, WriteCtx};
+use crate::store::quarantine::{mark_of, set_mark};
 use crate::store::writer::{IndexEffect, blob_to_vector, vector_to_blob};
 
 type Refusable<T> = Result<Result<T, FactRefusal>, StoreError>;
@@ -79,6 +80,15 @@ pub(super) fn create(ctx: &mut WriteCtx<'_>, new: NewFact) -> Refusable<Created>
             ],
             |r| r.get(0),
         )?;
+    if new.screen.is_some() {
+        set_mark(
+            ctx.conn,
+            Tier::Fact,
+            id,
+            &new.namespace,
+            new.screen.as_ref(),
+        )?;
+    }
     if let (FactStatus::Active, Some(v)) = (status, new.embedding) {
         ctx.effects.push(IndexEffect::Add {
             id,
@@ -93,7 +103,11 @@ pub(super) fn create(ctx: &mut WriteCtx<'_>, new: NewFact) -> Refusable<Created>
     };
     let fact = fact_by_id(ctx.conn, id)?
         .ok_or_else(|| StoreError::Corrupt(format!("fact {id} vanished while written")))?;
-    Ok(Ok(Created { fact, superseded }))
+    Ok(Ok(Created {
+        fact,
+        superseded,
+        screen: new.screen,
+    }))
 }
 
 /// Ends `old`'s validity where its successor's begins (never before its
@@ -140,6 +154,10 @@ pub(super) fn edit(ctx: &mut WriteCtx<'_>, id: i64, e: FactEdit) -> Refusable<Cr
         Ok(f) => f,
         Err(r) => return Ok(Err(r)),
     };
+    let screen = match &e.text {
+        Some(_) => e.screen,
+        None => mark_of(ctx.conn, Tier::Fact, id)?,
+    };
     let text = e.text.unwrap_or_else(|| old.text.clone());
     // Unchanged text keeps the old version's vector.
     let embedding = match e.embedding {
@@ -170,6 +188,7 @@ pub(super) fn edit(ctx: &mut WriteCtx<'_>, id: i64, e: FactEdit) -> Refusable<Cr
         provenance: e.provenance.unwrap_or_else(|| old.provenance.clone()),
         supersedes: Some(id),
         embedding,
+        screen,
     };
     create(ctx, new)
 }
@@ -211,7 +230,10 @@ pub(super) fn review(ctx: &mut WriteCtx<'_>, id: i64, accept: bool) -> Refusable
     Ok(Ok(fact))
 }
 
-pub(super) fn forget(ctx: &mut WriteCtx<'_>, id: i64) -> Result<Option<Forgotten>, StoreError> {
+pub(in crate::store) fn forget(
+    ctx: &mut WriteCtx<'_>,
+    id: i64,
+) -> Result<Option<Forgotten>, StoreError> {
     let Some(namespace): Option<String> = ctx
         .conn
         .prepare_cached("SELECT namespace FROM facts WHERE id = ?1")?

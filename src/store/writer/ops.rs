@@ -9,6 +9,7 @@ use super::IndexEffect;
 use super::blob::vector_to_blob;
 use crate::store::StoreError;
 use crate::store::items::{Tier, partition};
+use crate::store::quarantine::set_mark;
 use crate::store::types::{DEFAULT_NAMESPACE, DeletedSession, InsertOutcome, NewExchange};
 
 pub(super) fn insert_rows(
@@ -71,6 +72,9 @@ pub(super) fn insert_rows(
         match id {
             Some(id) => {
                 touched.insert(row.session_id.clone());
+                if row.screen.is_some() {
+                    set_mark(conn, Tier::Exchange, id, &namespace, row.screen.as_ref())?;
+                }
                 if let Some(vector) = row.embedding {
                     staged.push(IndexEffect::Add {
                         id,
