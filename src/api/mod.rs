@@ -109,6 +109,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/facts/{id}/edit", post(routes::facts::edit))
         .route("/v1/facts/{id}/promote", post(routes::facts::promote))
         .route("/v1/facts/{id}/reject", post(routes::facts::reject))
+        .route(
+            "/v1/facts/{id}/interactions",
+            get(routes::interactions::of_fact),
+        )
+        .route(
+            "/v1/interactions",
+            post(routes::interactions::record).get(routes::interactions::list),
+        )
+        .route("/v1/why/{tier}/{id}", get(routes::interactions::why))
         .route("/v1/sources", get(routes::sources::list))
         .route("/v1/sources/{name}/sync", post(routes::sources::sync))
         .route("/v1/sources/{name}/rows", post(routes::sources::rows))

@@ -30,6 +30,7 @@ mod dream;
 mod embed;
 pub mod env;
 mod index;
+mod learn;
 mod log;
 mod recall;
 pub mod sources;
@@ -42,6 +43,7 @@ pub use daemon::{DaemonConfig, SocketMode};
 pub use dream::{DreamConfig, DreamOpenAiConfig, DreamProvider};
 pub use embed::{EmbedConfig, EmbedProvider};
 pub use index::IndexConfig;
+pub use learn::LearnConfig;
 pub use log::{LogConfig, LogFormat};
 pub use recall::RecallConfig;
 pub use sources::SourcesConfig;
@@ -97,6 +99,7 @@ pub struct Config {
     pub checkpoint: CheckpointConfig,
     pub dream: DreamConfig,
     pub sources: SourcesConfig,
+    pub learn: LearnConfig,
 }
 
 /// A configuration together with where it came from.
@@ -286,6 +289,7 @@ impl Config {
         self.embed.validate()?;
         self.checkpoint.validate()?;
         self.recall.validate()?;
+        self.learn.validate()?;
         self.sources.validate()
     }
 
@@ -584,6 +588,13 @@ mod tests {
                 "dream.openai.max_tokens",
             ),
             ("[sources]\nbatch_size = 0\n", "sources.batch_size"),
+            ("[learn]\nreinforce_step = 1.5\n", "learn.reinforce_step"),
+            ("[learn]\nreinforce_step = nan\n", "learn.reinforce_step"),
+            ("[learn]\necho_min_chars = 0\n", "learn.echo_min_chars"),
+            (
+                "[learn]\necho_min_chars = 20\necho_window_chars = 10\n",
+                "learn.echo_window_chars",
+            ),
             // NaN fused scores; a retry delay that overflowed its Duration.
             (
                 "[recall]\nneighbor_weight = nan\n",

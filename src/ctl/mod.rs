@@ -10,6 +10,7 @@
 mod client;
 mod commands;
 mod facts;
+mod interactions;
 mod render;
 
 pub use client::{ClientError, Connection, check_server_uid, resolve_socket};
@@ -217,5 +218,7 @@ async fn dispatch(conn: &mut Connection, args: &CtlArgs) -> Result<i32, CtlError
             commands::concept(conn, json, name, namespace.as_deref(), &op).await
         }
         CtlCommand::Facts { command } => facts::run(conn, json, command).await,
+        CtlCommand::Why { id, limit } => interactions::why(conn, json, id, *limit).await,
+        CtlCommand::Interactions { command } => interactions::run(conn, json, command).await,
     }
 }

@@ -89,6 +89,10 @@ pub const TABLES: &[&str] = &[
     "documents",
     // Every version of every fact: supersession chains and their times.
     "facts",
+    // The interaction log and its index by tier and id (refs after the
+    // interactions they belong to).
+    "interactions",
+    "interaction_refs",
 ];
 
 pub fn header(schema_version: u32) -> Value {

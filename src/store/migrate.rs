@@ -23,6 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0006_exchanges_by_time.sql"),
     ),
     ("0007_facts", include_str!("migrations/0007_facts.sql")),
+    (
+        "0009_interactions",
+        include_str!("migrations/0009_interactions.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -13,6 +13,7 @@
 
 mod dream;
 mod facts;
+mod interactions;
 mod recall;
 mod sessions;
 mod sources;
@@ -20,6 +21,7 @@ mod system;
 
 pub use dream::*;
 pub use facts::*;
+pub use interactions::*;
 pub use recall::*;
 pub use sessions::*;
 pub use sources::*;

@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod dream;
 pub mod facts;
+pub mod interactions;
 pub mod recall;
 pub mod sessions;
 pub mod sources;
