@@ -264,6 +264,20 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// Where a fact (`ID` or `fact:ID`) or an exchange (`exchange:ID`) came
+    /// from, and every recorded interaction that used it, newest first.
+    Why {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// At most this many interactions.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// The interaction log (prompts, context ids, responses).
+    Interactions {
+        #[command(subcommand)]
+        command: InteractionsCommand,
+    },
 }
 
 /// A row is named `TIER/ID` (`exchange/42`, `fact/7`, `concept/9`,
@@ -292,6 +306,21 @@ pub enum QuarantineCommand {
     Drop {
         #[arg(value_name = "TIER/ID")]
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InteractionsCommand {
+    /// Recorded interactions of a namespace, newest first.
+    List {
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        #[arg(long, value_name = "SESSION")]
+        session: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
     },
 }
 

@@ -331,6 +331,14 @@ fn body_routes() -> Vec<BodyRoute> {
         ("provenance", Obj),
         ("embedding", FloatList),
     ];
+    let interaction: &[(&str, F)] = &[
+        ("prompt", ReqStr),
+        ("response", ReqStr),
+        ("namespace", Str),
+        ("session_id", Str),
+        ("context_ids", ObjList),
+        ("client", Str),
+    ];
     let header = json!({"memd_export": 1, "schema_version": 1});
     let checkpoint = ("/v1/checkpoint", "/v1/checkpoint");
     let reembed = ("/v1/reembed", "/v1/reembed");
@@ -355,6 +363,13 @@ fn body_routes() -> Vec<BodyRoute> {
         br("POST", FACTS, Json, json!({"text": "x"}), fact),
         br("PATCH", FACT, Json, json!({}), fact_edit),
         br("POST", FACT_EDIT, Json, json!({}), fact_edit),
+        br(
+            "POST",
+            INTERACTIONS,
+            Json,
+            json!({"prompt": "p", "response": "r"}),
+            interaction,
+        ),
     ]
 }
 
@@ -559,6 +574,7 @@ const NS_QUERY_ROUTES: &[&str] = &[
     "/v1/sessions",
     "/v1/facts",
     "/v1/quarantine",
+    "/v1/interactions",
     "/v1/dream/runs",
     "/v1/eras",
     "/v1/profile",
@@ -633,6 +649,12 @@ const FACTS: At = ("/v1/facts", "/v1/facts");
 /// looked up.
 const FACT: At = ("/v1/facts/{id}", "/v1/facts/999999");
 const FACT_EDIT: At = ("/v1/facts/{id}/edit", "/v1/facts/999999/edit");
+const INTERACTIONS: At = ("/v1/interactions", "/v1/interactions");
+const FACT_INTERACTIONS: At = (
+    "/v1/facts/{id}/interactions",
+    "/v1/facts/999999/interactions",
+);
+const WHY: At = ("/v1/why/{tier}/{id}", "/v1/why/fact/999999");
 
 fn post(class: Class, at: At, body: impl Into<Vec<u8>>, expect: Expect) -> Case {
     case(class, "POST", at.0, at.1, body, expect)
@@ -675,6 +697,16 @@ fn string_cases(t: &mut Vec<Case>, class: Class, values: &[&str], refused: Expec
         }
         let body = json!({"namespace": s, "dry_run": true});
         t.push(post(class, DREAM, j(body), refused.clone()));
+        // An interaction's ids: namespace, session, client, a context name.
+        for field in ["namespace", "session_id", "client"] {
+            let body = with(&json!({"prompt": "p", "response": "r"}), field, json!(s));
+            t.push(post(class, INTERACTIONS, body, refused.clone()));
+        }
+        let body = json!({"prompt": "p", "response": "r",
+                          "context_ids": [{"tier": "profile", "id": s}]});
+        t.push(post(class, INTERACTIONS, j(body), refused.clone()));
+        let target = format!("/v1/interactions?session_id={}", enc(s));
+        t.push(get(class, INTERACTIONS.0, target, refused.clone()));
         let line = json!({"session_id": "s", "role": "user", "content": "x", "namespace": s});
         t.push(post(class, IMPORT, j(line), LinesRejected));
         for route in NS_QUERY_ROUTES {
@@ -986,13 +1018,14 @@ fn path_cases(t: &mut Vec<Case>) {
         t.push(get(PathParam, CONCEPT.0, target, Client));
     }
     // Fact ids are numbers: anything else is no fact (or not a path at all).
-    let fact_routes: [(&str, &str, &str, &str); 6] = [
+    let fact_routes: [(&str, &str, &str, &str); 7] = [
         ("GET", FACT.0, "", ""),
         ("DELETE", FACT.0, "", ""),
         ("PATCH", FACT.0, "", "{}"),
         ("POST", FACT_EDIT.0, "/edit", "{}"),
         ("POST", "/v1/facts/{id}/promote", "/promote", ""),
         ("POST", "/v1/facts/{id}/reject", "/reject", ""),
+        ("GET", FACT_INTERACTIONS.0, "/interactions", ""),
     ];
     for (m, route, suffix, body) in fact_routes {
         for id in [
@@ -1010,6 +1043,30 @@ fn path_cases(t: &mut Vec<Case>) {
             let target = format!("/v1/facts/{id}{suffix}");
             t.push(case(PathParam, m, route, target, body, Client));
         }
+    }
+    // `why` names a tier (fact or exchange) and a numeric id.
+    for (tier, id, e) in [
+        ("fact", long.as_str(), Client),
+        ("fact", "abc", NOT_FOUND),
+        ("fact", "0", NOT_FOUND),
+        ("fact", "-1", NOT_FOUND),
+        ("fact", "99999999999999999999", NOT_FOUND),
+        ("exchange", "1.5", NOT_FOUND),
+        ("exchange", "%00", NOT_FOUND),
+        ("fact", "%FF%FE", BAD),
+        ("planet", "1", NOT_FOUND),
+        ("gist", "1", NOT_FOUND),
+        ("%00", "1", NOT_FOUND),
+        ("%FF%FE", "1", BAD),
+        (long.as_str(), "1", NOT_FOUND),
+        ("..", "..", Client),
+        ("fact", "1%2F2", NOT_FOUND),
+    ] {
+        let target = format!("/v1/why/{tier}/{id}");
+        t.push(get(PathParam, WHY.0, target, e));
+    }
+    for target in ["/v1/why/fact", "/v1/why/fact/1/2", "/v1/why//1"] {
+        t.push(get(PathParam, WHY.0, target, Client));
     }
     // Promote and reject read no body: whatever is sent, an unknown fact is 404.
     for route in ["/v1/facts/{id}/promote", "/v1/facts/{id}/reject"] {
@@ -1130,6 +1187,28 @@ fn query_cases(t: &mut Vec<Case>) {
     ] {
         let target = format!("{target}?bogus=%00%FF&limit=-1&{}", "a=1&".repeat(500));
         t.push(get(Query, route, target, e));
+    }
+    // Pages of interactions: per fact and in `why`.
+    for (route, target) in [FACT_INTERACTIONS, WHY] {
+        for (q, e) in [
+            ("bogus=1", BAD_FIELD),
+            ("limit=lots", BAD_FIELD),
+            ("limit=-1", BAD_FIELD),
+            ("limit=1&limit=2", BAD_FIELD),
+            ("limit=18446744073709551615", Handled),
+            ("offset=18446744073709551615", Handled),
+        ] {
+            t.push(get(Query, route, format!("{target}?{q}"), e));
+        }
+    }
+    for (q, e) in [
+        ("session_id=", INVALID),
+        ("session_id=%00", INVALID),
+        ("offset=18446744073709551615", Success),
+        ("offset=-1", BAD_FIELD),
+    ] {
+        let target = format!("/v1/interactions?{q}");
+        t.push(get(Query, INTERACTIONS.0, target, e));
     }
     // The facts list's own filters.
     for (q, e) in [

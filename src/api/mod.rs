@@ -118,6 +118,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/quarantine/{tier}/{id}",
             delete(routes::quarantine::drop),
         )
+        .route(
+            "/v1/facts/{id}/interactions",
+            get(routes::interactions::of_fact),
+        )
+        .route(
+            "/v1/interactions",
+            post(routes::interactions::record).get(routes::interactions::list),
+        )
+        .route("/v1/why/{tier}/{id}", get(routes::interactions::why))
         .route("/v1/sources", get(routes::sources::list))
         .route("/v1/sources/{name}/sync", post(routes::sources::sync))
         .route("/v1/sources/{name}/rows", post(routes::sources::rows))

@@ -31,6 +31,7 @@ mod embed;
 pub mod env;
 mod firewall;
 mod index;
+mod learn;
 mod log;
 mod recall;
 pub mod sources;
@@ -44,6 +45,7 @@ pub use dream::{DreamConfig, DreamOpenAiConfig, DreamProvider};
 pub use embed::{EmbedConfig, EmbedProvider};
 pub use firewall::{FirewallAction, FirewallConfig};
 pub use index::IndexConfig;
+pub use learn::LearnConfig;
 pub use log::{LogConfig, LogFormat};
 pub use recall::RecallConfig;
 pub use sources::SourcesConfig;
@@ -100,6 +102,7 @@ pub struct Config {
     pub dream: DreamConfig,
     pub sources: SourcesConfig,
     pub firewall: FirewallConfig,
+    pub learn: LearnConfig,
 }
 
 /// A configuration together with where it came from.
@@ -290,6 +293,7 @@ impl Config {
         self.checkpoint.validate()?;
         self.recall.validate()?;
         self.firewall.validate()?;
+        self.learn.validate()?;
         self.sources.validate()
     }
 
@@ -588,6 +592,13 @@ mod tests {
                 "dream.openai.max_tokens",
             ),
             ("[sources]\nbatch_size = 0\n", "sources.batch_size"),
+            ("[learn]\nreinforce_step = 1.5\n", "learn.reinforce_step"),
+            ("[learn]\nreinforce_step = nan\n", "learn.reinforce_step"),
+            ("[learn]\necho_min_chars = 0\n", "learn.echo_min_chars"),
+            (
+                "[learn]\necho_min_chars = 20\necho_window_chars = 10\n",
+                "learn.echo_window_chars",
+            ),
             // NaN fused scores; a retry delay that overflowed its Duration.
             (
                 "[recall]\nneighbor_weight = nan\n",

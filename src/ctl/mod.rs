@@ -10,6 +10,7 @@
 mod client;
 mod commands;
 mod facts;
+mod interactions;
 mod quarantine;
 mod render;
 
@@ -219,5 +220,7 @@ async fn dispatch(conn: &mut Connection, args: &CtlArgs) -> Result<i32, CtlError
         }
         CtlCommand::Facts { command } => facts::run(conn, json, command).await,
         CtlCommand::Quarantine { command } => quarantine::run(conn, json, command).await,
+        CtlCommand::Why { id, limit } => interactions::why(conn, json, id, *limit).await,
+        CtlCommand::Interactions { command } => interactions::run(conn, json, command).await,
     }
 }

@@ -1,9 +1,12 @@
 //! How memd learns: the facts tier's write path (validation, inline
 //! embedding, supersession, review, forget) and the API's view of a fact.
-//! Extraction in the dream cycle and reinforcement from interactions are
-//! to join it here. Routes parse the HTTP request, call this, and map
+//! Interactions ([`interactions`]) are recorded here too, reinforcing the
+//! facts their responses echo ([`echo`]). Extraction in the dream cycle is
+//! to join it. Routes parse the HTTP request, call this, and map
 //! [`FactError`].
 
+pub mod echo;
+mod interactions;
 mod validate;
 
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use crate::screen::screen;
 use crate::store::{Created, Fact, FactRefusal, Facts, Forgotten, Store, StoreError};
 use crate::wire::{FactEditIn, FactIn, FactOut};
 
+pub use interactions::{InteractionRecorder, MAX_CONTEXT_IDS, interaction_out};
 pub use validate::{parse_instant, parse_kind, parse_status};
 
 #[derive(Debug, thiserror::Error)]

@@ -92,6 +92,10 @@ pub const TABLES: &[&str] = &[
     // The write firewall's marks: a quarantined row stays quarantined
     // across an export/import-all round trip.
     "quarantine",
+    // The interaction log and its index by tier and id (refs after the
+    // interactions they belong to).
+    "interactions",
+    "interaction_refs",
 ];
 
 pub fn header(schema_version: u32) -> Value {

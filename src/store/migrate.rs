@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_firewall",
         include_str!("migrations/0008_firewall.sql"),
     ),
+    (
+        "0009_interactions",
+        include_str!("migrations/0009_interactions.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

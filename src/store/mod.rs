@@ -21,6 +21,7 @@ pub mod export;
 mod facts;
 mod fts;
 mod gists;
+mod interactions;
 mod items;
 mod maintenance;
 pub mod migrate;
@@ -58,6 +59,10 @@ pub use fts::{
     DfCache, FtsFixture, FuzzedSearch, LexicalHits, LexicalQuery, Search, or_expression,
 };
 pub use gists::{GistFacts, GistLookup, Gists, MonthGist, NewGist, TurnRow};
+pub use interactions::{
+    ContextRef, ExchangeOrigin, Interaction, InteractionFilter, Interactions, NewInteraction,
+    Recorded, Reinforcement,
+};
 use items::WriteCtx;
 pub use items::{Item, ItemSel, ItemWrite, NewItem, Tier, partition};
 pub use maintenance::Maintenance;

@@ -14,6 +14,7 @@
 mod dream;
 mod facts;
 mod firewall;
+mod interactions;
 mod recall;
 mod sessions;
 mod sources;
@@ -22,6 +23,7 @@ mod system;
 pub use dream::*;
 pub use facts::*;
 pub use firewall::*;
+pub use interactions::*;
 pub use recall::*;
 pub use sessions::*;
 pub use sources::*;

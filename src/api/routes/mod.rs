@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod dream;
 pub mod facts;
+pub mod interactions;
 pub mod quarantine;
 pub mod recall;
 pub mod sessions;

@@ -1,0 +1,47 @@
+//! `[learn]`: how memd learns from what it sees — for now, reinforcement
+//! of facts by the interactions clients record.
+
+use serde::{Deserialize, Serialize};
+
+use super::check::{Check, between, ensure, first, fraction};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LearnConfig {
+    /// Whether a recorded interaction may reinforce facts at all.
+    pub reinforce: bool,
+    /// Confidence a fact gains when a response echoes it (capped at 1.0).
+    pub reinforce_step: f64,
+    /// Facts whose normalised text is shorter than this never count as
+    /// echoed: short texts ("likes tea") turn up by chance.
+    pub echo_min_chars: usize,
+    /// The leading part of a fact's normalised text (cut back to a whole
+    /// word) that the response must contain.
+    pub echo_window_chars: usize,
+}
+
+impl Default for LearnConfig {
+    fn default() -> Self {
+        Self {
+            reinforce: true,
+            reinforce_step: 0.05,
+            echo_min_chars: 12,
+            echo_window_chars: 48,
+        }
+    }
+}
+
+impl LearnConfig {
+    pub(super) fn validate(&self) -> Check {
+        first([
+            fraction("learn.reinforce_step", self.reinforce_step),
+            between("learn.echo_min_chars", self.echo_min_chars, 1, 10_000),
+            between("learn.echo_window_chars", self.echo_window_chars, 1, 10_000),
+            ensure(
+                "learn.echo_window_chars",
+                self.echo_window_chars >= self.echo_min_chars,
+                "must be at least learn.echo_min_chars",
+            ),
+        ])
+    }
+}
