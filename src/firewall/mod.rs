@@ -27,8 +27,10 @@
 //! feature, or several weaker ones together.
 
 mod chars;
+mod classes;
 mod decode;
 mod features;
+mod fold;
 mod patterns;
 
 use std::fmt;
