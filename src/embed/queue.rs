@@ -299,21 +299,8 @@ impl EmbedQueue {
             return self.embed_facts().await;
         }
         let started = Instant::now();
-        let embedder = self.embedder.clone();
-        let texts: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
-        let vectors = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            embedder.embed(&refs)
-        })
-        .await
-        .map_err(|e| format!("embedding task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
         let n = rows.len();
-        let triples: Vec<(i64, String, Vec<f32>)> = rows
-            .into_iter()
-            .zip(vectors)
-            .map(|((id, text), v)| (id, text, v))
-            .collect();
+        let triples = self.embed_texts(rows).await?;
         let stored = self
             .store
             .set_item_embeddings(triples)
@@ -338,6 +325,23 @@ impl EmbedQueue {
             return Ok(0);
         }
         let started = Instant::now();
+        let n = rows.len();
+        let triples = self.embed_texts(rows).await?;
+        let stored = self
+            .store
+            .set_fact_embeddings(triples)
+            .await
+            .map_err(|e| format!("storing fact vectors: {e}"))?;
+        self.progress(n, 0, started.elapsed());
+        Ok(stored.max(1))
+    }
+
+    /// (id, text) rows embedded on a blocking thread: (id, text, vector),
+    /// the text kept so the store can tell whether it changed meanwhile.
+    async fn embed_texts(
+        &self,
+        rows: Vec<(i64, String)>,
+    ) -> Result<Vec<(i64, String, Vec<f32>)>, String> {
         let embedder = self.embedder.clone();
         let texts: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
         let vectors = tokio::task::spawn_blocking(move || {
@@ -347,19 +351,11 @@ impl EmbedQueue {
         .await
         .map_err(|e| format!("embedding task failed: {e}"))?
         .map_err(|e| e.to_string())?;
-        let n = rows.len();
-        let triples: Vec<(i64, String, Vec<f32>)> = rows
+        Ok(rows
             .into_iter()
             .zip(vectors)
             .map(|((id, text), v)| (id, text, v))
-            .collect();
-        let stored = self
-            .store
-            .set_fact_embeddings(triples)
-            .await
-            .map_err(|e| format!("storing fact vectors: {e}"))?;
-        self.progress(n, 0, started.elapsed());
-        Ok(stored.max(1))
+            .collect())
     }
 
     /// Sleeps unless shut down first; true when shutting down.
