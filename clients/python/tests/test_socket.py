@@ -113,5 +113,8 @@ def test_both_clients_have_the_same_methods() -> None:
         "delete_session", "recall", "context", "dream", "dream_status", "dream_runs", "gist", "eras",
         "profile", "narrative", "self_state", "sources", "sync_source", "source_rows", "concept",
         "edit_concept", "remove_concept", "checkpoint", "checkpoints", "export", "import_all",
+        "add_fact", "facts", "fact", "edit_fact", "promote_fact", "reject_fact", "forget_fact",
+        "record_interaction", "interactions", "fact_interactions", "why", "quarantine",
+        "release_quarantined", "drop_quarantined",
     }  # fmt: skip
     assert set(sync) == expected

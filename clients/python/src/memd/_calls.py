@@ -127,6 +127,7 @@ def context(
     budget_chars: int | None,
     k: int | None,
     without_dream: bool,
+    as_of: str | None,
 ) -> Call[t.ContextPack]:
     body = _drop_none(
         {
@@ -136,6 +137,7 @@ def context(
             "budget_chars": budget_chars,
             "k": k,
             "without_dream": without_dream or None,
+            "as_of": as_of,
         }
     )
     return Call("POST", "/v1/context", t.ContextPack.from_json, json=body)
@@ -295,3 +297,157 @@ def remove_concept(name: str, namespace: str | None) -> Call[t.Concept]:
 
 def import_all_result(d: Any) -> t.ImportAllResult:
     return t.ImportAllResult.from_json(d)
+
+
+# --- facts ------------------------------------------------------------------
+
+
+def _fact_path(id: int) -> str:
+    return f"/v1/facts/{int(id)}"
+
+
+def _fact_body(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Set fields as JSON: sequences as lists, provenance as an object."""
+    body = _drop_none(fields)
+    for key in ("entities", "embedding"):
+        if key in body:
+            body[key] = list(body[key])
+    if "provenance" in body:
+        body["provenance"] = dict(body["provenance"])
+    return body
+
+
+def add_fact(text: str, fields: Mapping[str, Any]) -> Call[t.FactCreated]:
+    body = _fact_body({"text": text, **fields})
+    return Call("POST", "/v1/facts", t.FactCreated.from_json, json=body)
+
+
+def facts(
+    namespace: str | None,
+    status: str | None,
+    kind: str | None,
+    subject: str | None,
+    slot: str | None,
+    as_of: str | None,
+    include_retired: bool,
+    limit: int | None,
+    offset: int | None,
+) -> Call[t.FactList]:
+    params = _drop_none(
+        {
+            "namespace": namespace,
+            "status": status,
+            "kind": kind,
+            "subject": subject,
+            "slot": slot,
+            "as_of": as_of,
+            # The daemon reads a query bool as `true`/`false`, not Python's `True`.
+            "include_retired": "true" if include_retired else None,
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+    return Call("GET", "/v1/facts", t.FactList.from_json, params=params)
+
+
+def fact(id: int) -> Call[t.FactHistory]:
+    return Call("GET", _fact_path(id), t.FactHistory.from_json)
+
+
+def edit_fact(id: int, fields: Mapping[str, Any]) -> Call[t.FactCreated]:
+    body = _fact_body(fields)
+    return Call("PATCH", _fact_path(id), t.FactCreated.from_json, json=body)
+
+
+def _reviewed(d: Any) -> t.Fact:
+    return t.Fact.from_json(d["fact"])
+
+
+def promote_fact(id: int) -> Call[t.Fact]:
+    return Call("POST", _fact_path(id) + "/promote", _reviewed)
+
+
+def reject_fact(id: int) -> Call[t.Fact]:
+    return Call("POST", _fact_path(id) + "/reject", _reviewed)
+
+
+def forget_fact(id: int) -> Call[t.FactForgotten]:
+    return Call("DELETE", _fact_path(id), t.FactForgotten.from_json)
+
+
+# --- interactions and why ---------------------------------------------------
+
+
+def record_interaction(
+    prompt: str,
+    response: str,
+    namespace: str | None,
+    session_id: str | None,
+    context_ids: Iterable[Mapping[str, Any]] | None,
+    client: str | None,
+) -> Call[t.InteractionRecorded]:
+    # A pack's `ids` may carry more than tier and id; the daemon refuses unknown fields.
+    ids = [{"tier": c["tier"], "id": c["id"]} for c in context_ids] if context_ids else None
+    body = _drop_none(
+        {
+            "prompt": prompt,
+            "response": response,
+            "namespace": namespace,
+            "session_id": session_id,
+            "context_ids": ids,
+            "client": client,
+        }
+    )
+    return Call("POST", "/v1/interactions", t.InteractionRecorded.from_json, json=body)
+
+
+def interactions(
+    namespace: str | None, session_id: str | None, limit: int | None, offset: int | None
+) -> Call[t.InteractionList]:
+    params = _drop_none(
+        {"namespace": namespace, "session_id": session_id, "limit": limit, "offset": offset}
+    )
+    return Call("GET", "/v1/interactions", t.InteractionList.from_json, params=params)
+
+
+def fact_interactions(
+    fact_id: int, limit: int | None, offset: int | None
+) -> Call[t.FactInteractions]:
+    params = _drop_none({"limit": limit, "offset": offset})
+    return Call(
+        "GET",
+        _fact_path(fact_id) + "/interactions",
+        t.FactInteractions.from_json,
+        params=params,
+    )
+
+
+def why(tier: str, id: int, limit: int | None, offset: int | None) -> Call[t.Why]:
+    params = _drop_none({"limit": limit, "offset": offset})
+    return Call("GET", f"/v1/why/{_seg(tier)}/{int(id)}", t.Why.from_json, params=params)
+
+
+# --- the write firewall's quarantine ----------------------------------------
+
+
+def _quarantined(d: Any) -> tuple[t.QuarantinedRow, ...]:
+    return tuple(t.QuarantinedRow.from_json(r) for r in d["rows"])
+
+
+def quarantine(
+    namespace: str | None, mark: str | None, limit: int | None
+) -> Call[tuple[t.QuarantinedRow, ...]]:
+    params = _drop_none({"namespace": namespace, "mark": mark, "limit": limit})
+    return Call("GET", "/v1/quarantine", _quarantined, params=params)
+
+
+def _marked_path(tier: str, id: int) -> str:
+    return f"/v1/quarantine/{_seg(tier)}/{int(id)}"
+
+
+def release_quarantined(tier: str, id: int) -> Call[t.QuarantineAction]:
+    return Call("POST", _marked_path(tier, id) + "/release", t.QuarantineAction.from_json)
+
+
+def drop_quarantined(tier: str, id: int) -> Call[t.QuarantineAction]:
+    return Call("DELETE", _marked_path(tier, id), t.QuarantineAction.from_json)

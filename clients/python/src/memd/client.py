@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
@@ -178,16 +178,18 @@ class Client(_Base):
         entity_boost: float | None = None,
         max_term_df: float | None = None,
         max_terms: int | None = None,
+        as_of: str | None = None,
     ) -> t.RecallResult:
         """``POST /v1/recall``: the memories that matter for ``query``, best first.
 
         ``tiers`` picks from ``exchange``, ``gist``, ``era``, ``concept``,
-        ``chunk`` (default: all); ``mode`` is ``hybrid`` (default),
+        ``chunk``, ``fact`` (default: all); ``mode`` is ``hybrid`` (default),
         ``lexical`` or ``vector``; ``explain`` adds each hit's ranks;
         ``vector`` is the query's vector from the daemon's model (``query``
         may then be empty); ``budget_chars`` packs hits while their text
         fits. ``rrf_k`` … ``max_terms`` override the configured fusion for
-        this request.
+        this request. Facts are the live ones unless ``as_of`` (RFC 3339)
+        asks what memd believed at that instant.
         """
         fields = dict(
             k=k,
@@ -206,6 +208,7 @@ class Client(_Base):
             entity_boost=entity_boost,
             max_term_df=max_term_df,
             max_terms=max_terms,
+            as_of=as_of,
         )
         return self._run(_calls.recall(query, fields))
 
@@ -218,13 +221,18 @@ class Client(_Base):
         budget_chars: int | None = None,
         k: int | None = None,
         without_dream: bool = False,
+        as_of: str | None = None,
     ) -> t.ContextPack:
         """``POST /v1/context``: the context pack for an LLM call — profile,
-        narrative, self-state, gists and eras, concepts and chunks, relevant
-        exchanges and the session's recent turns — within ``budget_chars``
-        (default 4000). :meth:`memd.ContextPack.as_text` renders it."""
+        narrative, self-state, facts, gists and eras, concepts and chunks,
+        relevant exchanges and the session's recent turns — within
+        ``budget_chars`` (default 4000); its facts are those believed at
+        ``as_of`` (RFC 3339) when given. :meth:`memd.ContextPack.as_text`
+        renders it; pass its ``ids`` to :meth:`record_interaction`."""
         return self._run(
-            _calls.context(query, self._ns(namespace), session_id, budget_chars, k, without_dream)
+            _calls.context(
+                query, self._ns(namespace), session_id, budget_chars, k, without_dream, as_of
+            )
         )
 
     # --- the dream cycle ------------------------------------------------
@@ -332,6 +340,195 @@ class Client(_Base):
         """``DELETE /v1/concepts/{name}``: out of memory (syncs do not bring
         it back until restored); the source is untouched."""
         return self._run(_calls.remove_concept(name, namespace))
+
+    # --- facts ----------------------------------------------------------
+
+    def add_fact(
+        self,
+        text: str,
+        *,
+        namespace: str | None = None,
+        kind: str | None = None,
+        subject: str | None = None,
+        entities: Sequence[str] | None = None,
+        slot: str | None = None,
+        status: str | None = None,
+        confidence: float | None = None,
+        valid_from: str | None = None,
+        supersedes: int | None = None,
+        provenance: Mapping[str, Any] | None = None,
+        embedding: Sequence[float] | None = None,
+    ) -> t.FactCreated:
+        """``POST /v1/facts``: write a fact.
+
+        ``kind`` is ``user_profile``, ``preference``, ``env``, ``project``,
+        ``event`` or ``other`` (default); ``slot`` the attribute it sets
+        (``residence``, …); ``status`` ``active`` (default) or ``candidate``
+        (the review queue); ``confidence`` 0..1 (default 1); ``valid_from``
+        RFC 3339 (default now); ``supersedes`` the id of a live fact this one
+        retires in the same write; ``provenance`` ``{exchange_ids,
+        session_id, ext_ids, client}``. Superseding a fact that is not live:
+        :class:`memd.Conflict` (``fact_state``).
+        """
+        fields = dict(
+            namespace=self._ns(namespace),
+            kind=kind,
+            subject=subject,
+            entities=entities,
+            slot=slot,
+            status=status,
+            confidence=confidence,
+            valid_from=valid_from,
+            supersedes=supersedes,
+            provenance=provenance,
+            embedding=embedding,
+        )
+        return self._run(_calls.add_fact(text, fields))
+
+    def facts(
+        self,
+        *,
+        namespace: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        subject: str | None = None,
+        slot: str | None = None,
+        as_of: str | None = None,
+        include_retired: bool = False,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> t.FactList:
+        """``GET /v1/facts``: newest first; by default live facts and
+        candidates (``include_retired``: superseded and rejected ones too;
+        ``as_of``, RFC 3339: what memd believed at that instant)."""
+        return self._run(
+            _calls.facts(
+                self._ns(namespace),
+                status,
+                kind,
+                subject,
+                slot,
+                as_of,
+                include_retired,
+                limit,
+                offset,
+            )
+        )
+
+    def fact(self, id: int) -> t.FactHistory:
+        """``GET /v1/facts/{id}``: the fact and every version of it, oldest first."""
+        return self._run(_calls.fact(id))
+
+    def edit_fact(
+        self,
+        id: int,
+        *,
+        text: str | None = None,
+        kind: str | None = None,
+        subject: str | None = None,
+        entities: Sequence[str] | None = None,
+        slot: str | None = None,
+        confidence: float | None = None,
+        valid_from: str | None = None,
+        provenance: Mapping[str, Any] | None = None,
+        embedding: Sequence[float] | None = None,
+    ) -> t.FactCreated:
+        """``PATCH /v1/facts/{id}``: a new version that supersedes the live
+        fact ``id``; unset fields keep their value (``valid_from`` too: an
+        edit is a correction)."""
+        fields = dict(
+            text=text,
+            kind=kind,
+            subject=subject,
+            entities=entities,
+            slot=slot,
+            confidence=confidence,
+            valid_from=valid_from,
+            provenance=provenance,
+            embedding=embedding,
+        )
+        return self._run(_calls.edit_fact(id, fields))
+
+    def promote_fact(self, id: int) -> t.Fact:
+        """``POST /v1/facts/{id}/promote``: a candidate becomes active."""
+        return self._run(_calls.promote_fact(id))
+
+    def reject_fact(self, id: int) -> t.Fact:
+        """``POST /v1/facts/{id}/reject``: a candidate becomes invalid."""
+        return self._run(_calls.reject_fact(id))
+
+    def forget_fact(self, id: int) -> t.FactForgotten:
+        """``DELETE /v1/facts/{id}``: delete the fact everywhere (row,
+        search indexes, later context packs and exports)."""
+        return self._run(_calls.forget_fact(id))
+
+    # --- interactions and why -------------------------------------------
+
+    def record_interaction(
+        self,
+        prompt: str,
+        response: str,
+        *,
+        namespace: str | None = None,
+        session_id: str | None = None,
+        context_ids: Iterable[Mapping[str, Any]] | None = None,
+        client: str | None = None,
+    ) -> t.InteractionRecorded:
+        """``POST /v1/interactions``: what was done with a context pack.
+        ``context_ids`` is the pack's :attr:`memd.ContextPack.ids`; each
+        live fact of it that ``response`` echoes is reinforced (confidence,
+        ``reference_count``, ``last_referenced_at``)."""
+        return self._run(
+            _calls.record_interaction(
+                prompt, response, self._ns(namespace), session_id, context_ids, client
+            )
+        )
+
+    def interactions(
+        self,
+        *,
+        namespace: str | None = None,
+        session_id: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> t.InteractionList:
+        """``GET /v1/interactions``: the interaction log, newest first."""
+        return self._run(_calls.interactions(self._ns(namespace), session_id, limit, offset))
+
+    def fact_interactions(
+        self, fact_id: int, *, limit: int | None = None, offset: int | None = None
+    ) -> t.FactInteractions:
+        """``GET /v1/facts/{id}/interactions``: those whose pack held the
+        fact or that reinforced it, newest first."""
+        return self._run(_calls.fact_interactions(fact_id, limit, offset))
+
+    def why(
+        self, tier: str, id: int, *, limit: int | None = None, offset: int | None = None
+    ) -> t.Why:
+        """``GET /v1/why/{tier}/{id}`` (``tier``: ``fact`` or ``exchange``):
+        where it came from and the interactions that used it."""
+        return self._run(_calls.why(tier, id, limit, offset))
+
+    # --- the write firewall's quarantine --------------------------------
+
+    def quarantine(
+        self, *, namespace: str | None = None, mark: str | None = None, limit: int | None = None
+    ) -> tuple[t.QuarantinedRow, ...]:
+        """``GET /v1/quarantine``: rows the write firewall marked, newest
+        first (``mark``: ``quarantined`` or ``flagged``, default both; no
+        namespace: every namespace)."""
+        return self._run(_calls.quarantine(self._ns(namespace), mark, limit))
+
+    def release_quarantined(self, tier: str, id: int) -> t.QuarantineAction:
+        """``POST /v1/quarantine/{tier}/{id}/release``: let a marked row
+        (``exchange``, ``fact``, ``concept``, ``chunk``) into recall and
+        context packs."""
+        return self._run(_calls.release_quarantined(tier, id))
+
+    def drop_quarantined(self, tier: str, id: int) -> t.QuarantineAction:
+        """``DELETE /v1/quarantine/{tier}/{id}``: delete a marked row for
+        good (a fact is forgotten)."""
+        return self._run(_calls.drop_quarantined(tier, id))
 
     # --- durability -----------------------------------------------------
 

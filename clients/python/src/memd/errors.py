@@ -35,14 +35,17 @@ class NotFound(MemdError):
 
 class InvalidRequest(MemdError):
     """400/413/422: ``malformed_json``, ``bad_field``, ``invalid_value``,
-    ``payload_too_large`` or a refused source request. Sending the same
+    ``payload_too_large``, ``firewall_rejected`` (the write firewall refused
+    the text) or a refused source request. Sending the same
     request again fails the same way."""
 
 
 class Conflict(MemdError):
     """409: ``namespace_mismatch`` (a session belongs to another namespace),
     ``dream_running`` (a pass is under way), ``ambiguous`` (a concept name in
-    several namespaces)."""
+    several namespaces), ``fact_state`` (a fact not in a state the operation
+    applies to: superseding or editing one that is not live, promoting or
+    rejecting one that is not a candidate)."""
 
 
 class Forbidden(MemdError):

@@ -195,11 +195,12 @@ class Status:
     embedder: EmbedderStatus
     counts: Counts
     dream: DreamStatus | None
+    firewall: FirewallStatus | None = None
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @classmethod
     def from_json(cls, d: Json) -> Status:
-        dream = d.get("dream")
+        dream, firewall = d.get("dream"), d.get("firewall")
         return cls(
             version=str(d["version"]),
             pid=int(d["pid"]),
@@ -212,7 +213,35 @@ class Status:
             embedder=EmbedderStatus.from_json(d["embedder"]),
             counts=Counts.from_json(d["counts"]),
             dream=DreamStatus.from_json(dream) if dream else None,
+            firewall=FirewallStatus.from_json(firewall) if firewall else None,
             raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class FirewallStatus:
+    """The write firewall in ``status``: texts scanned since the daemon
+    started and what came of them; rows ``held`` in quarantine and
+    ``flagged_rows`` now."""
+
+    enabled: bool
+    scanned: int
+    flagged: int
+    quarantined: int
+    rejected: int
+    held: int
+    flagged_rows: int
+
+    @classmethod
+    def from_json(cls, d: Json) -> FirewallStatus:
+        return cls(
+            enabled=bool(d["enabled"]),
+            scanned=int(d["scanned"]),
+            flagged=int(d["flagged"]),
+            quarantined=int(d["quarantined"]),
+            rejected=int(d["rejected"]),
+            held=int(d["held"]),
+            flagged_rows=int(d["flagged_rows"]),
         )
 
 
@@ -233,15 +262,38 @@ class ReembedResult:
 
 
 @dataclass(frozen=True)
+class FirewallVerdict:
+    """What the write firewall found in a stored text: its classes
+    (``instruction_override``, ``exfiltration``, …) and why."""
+
+    classes: tuple[str, ...]
+    reason: str
+
+    @classmethod
+    def from_json(cls, d: Json) -> FirewallVerdict:
+        return cls(classes=tuple(str(c) for c in d.get("classes") or ()), reason=str(d["reason"]))
+
+    @classmethod
+    def opt(cls, d: Json | None) -> FirewallVerdict | None:
+        return cls.from_json(d) if d else None
+
+
+@dataclass(frozen=True)
 class Remembered:
     """``POST /v1/sessions/{sid}/exchanges``: the stored exchange's id;
-    ``duplicate`` when its ``ext_id`` had been seen (nothing stored)."""
+    ``duplicate`` when its ``ext_id`` had been seen (nothing stored).
+    ``quarantined``: the write firewall keeps it out of recall and context
+    packs until released; ``flagged``: stored usable but listed for review;
+    ``firewall`` says which classes it found and why."""
 
     id: int
     session_id: str
     namespace: str
     created_at: str
     duplicate: bool
+    quarantined: bool = False
+    flagged: bool = False
+    firewall: FirewallVerdict | None = None
 
     @classmethod
     def from_json(cls, d: Json) -> Remembered:
@@ -251,28 +303,43 @@ class Remembered:
             namespace=str(d["namespace"]),
             created_at=str(d["created_at"]),
             duplicate=bool(d["duplicate"]),
+            quarantined=bool(d.get("quarantined", False)),
+            flagged=bool(d.get("flagged", False)),
+            firewall=FirewallVerdict.opt(d.get("firewall")),
         )
 
 
 @dataclass(frozen=True)
 class Rejected:
-    """A line of an import that was not stored, numbered from 1."""
+    """A line of an import that was not stored, numbered from 1; ``code``
+    ``firewall_rejected`` and its ``classes`` when the write firewall
+    refused it."""
 
     line: int
     error: str
+    code: str | None = None
+    classes: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, d: Json) -> Rejected:
-        return cls(line=int(d["line"]), error=str(d["error"]))
+        return cls(
+            line=int(d["line"]),
+            error=str(d["error"]),
+            code=_opt_str(d, "code"),
+            classes=tuple(str(c) for c in d.get("classes") or ()),
+        )
 
 
 @dataclass(frozen=True)
 class ImportResult:
-    """``POST /v1/import``"""
+    """``POST /v1/import``; ``quarantined`` and ``flagged`` count lines
+    stored so by the write firewall."""
 
     imported: int
     duplicates: int
     rejected: tuple[Rejected, ...]
+    quarantined: int = 0
+    flagged: int = 0
 
     @classmethod
     def from_json(cls, d: Json) -> ImportResult:
@@ -280,6 +347,8 @@ class ImportResult:
             imported=int(d.get("imported", 0)),
             duplicates=int(d.get("duplicates", 0)),
             rejected=tuple(Rejected.from_json(r) for r in d.get("rejected") or ()),
+            quarantined=int(d.get("quarantined", 0)),
+            flagged=int(d.get("flagged", 0)),
         )
 
 
@@ -422,9 +491,10 @@ _HIT_FIELDS = (
 @dataclass(frozen=True)
 class Hit:
     """One recall result. ``tier`` is ``exchange``, ``gist``, ``era``,
-    ``concept`` or ``chunk``; ``attrs`` holds an item's own attributes
-    (a concept's ``source`` and ``name``, a chunk's ``path``, an era's
-    ``month``, …)."""
+    ``concept``, ``chunk`` or ``fact``; ``attrs`` holds an item's own
+    attributes (a concept's ``source`` and ``name``, a chunk's ``path``, an
+    era's ``month``, a fact's ``kind``, ``status``, ``subject``, ``slot``,
+    ``entities``, ``confidence``, ``valid_from`` and ``valid_to``, …)."""
 
     tier: str
     id: int
@@ -953,3 +1023,364 @@ class ImportAllResult:
             tables={k: int(v) for k, v in (d.get("tables") or {}).items()},
             vectors=int(d.get("vectors", 0)),
         )
+
+
+# --- facts ------------------------------------------------------------------
+
+
+def _opt_fact(d: Json | None) -> Fact | None:
+    return Fact.from_json(d) if d else None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One atomic statement about a subject, with two clocks:
+    ``valid_from``/``valid_to`` (when it was true in the world) and
+    ``recorded_at``/``retired_at`` (when memd believed it; a candidate or a
+    rejected fact has no ``recorded_at``). ``status`` is ``active``,
+    ``candidate``, ``superseded`` or ``invalid``; ``provenance`` is where it
+    came from (``exchange_ids``, ``session_id``, ``ext_ids``, ``client``).
+    Times are RFC 3339."""
+
+    id: int
+    namespace: str
+    text: str
+    kind: str
+    status: str
+    confidence: float
+    reference_count: int
+    valid_from: str
+    created_at: str
+    updated_at: str
+    subject: str | None = None
+    entities: tuple[str, ...] = ()
+    slot: str | None = None
+    last_referenced_at: str | None = None
+    valid_to: str | None = None
+    recorded_at: str | None = None
+    retired_at: str | None = None
+    superseded_by: int | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        """Active and not retired: what recall and the context pack use."""
+        return self.status == "active" and self.retired_at is None
+
+    @classmethod
+    def from_json(cls, d: Json) -> Fact:
+        return cls(
+            id=int(d["id"]),
+            namespace=str(d["namespace"]),
+            text=str(d["text"]),
+            kind=str(d["kind"]),
+            status=str(d["status"]),
+            confidence=float(d["confidence"]),
+            reference_count=int(d["reference_count"]),
+            valid_from=str(d["valid_from"]),
+            created_at=str(d["created_at"]),
+            updated_at=str(d["updated_at"]),
+            subject=_opt_str(d, "subject"),
+            entities=tuple(str(e) for e in d.get("entities") or ()),
+            slot=_opt_str(d, "slot"),
+            last_referenced_at=_opt_str(d, "last_referenced_at"),
+            valid_to=_opt_str(d, "valid_to"),
+            recorded_at=_opt_str(d, "recorded_at"),
+            retired_at=_opt_str(d, "retired_at"),
+            superseded_by=_opt_int(d, "superseded_by"),
+            provenance=d.get("provenance") or {},
+        )
+
+
+@dataclass(frozen=True)
+class FactCreated:
+    """``POST /v1/facts``, ``PATCH /v1/facts/{id}``: the new fact, the one
+    it superseded, and what the write firewall made of its text
+    (``quarantined``: kept out of recall until released; ``flagged``:
+    usable, listed for review)."""
+
+    fact: Fact
+    superseded: Fact | None = None
+    quarantined: bool = False
+    flagged: bool = False
+    firewall: FirewallVerdict | None = None
+
+    @classmethod
+    def from_json(cls, d: Json) -> FactCreated:
+        return cls(
+            fact=Fact.from_json(d["fact"]),
+            superseded=_opt_fact(d.get("superseded")),
+            quarantined=bool(d.get("quarantined", False)),
+            flagged=bool(d.get("flagged", False)),
+            firewall=FirewallVerdict.opt(d.get("firewall")),
+        )
+
+
+@dataclass(frozen=True)
+class FactList:
+    """``GET /v1/facts``: newest first."""
+
+    namespace: str
+    facts: tuple[Fact, ...]
+
+    @classmethod
+    def from_json(cls, d: Json) -> FactList:
+        return cls(
+            namespace=str(d["namespace"]), facts=tuple(Fact.from_json(f) for f in d["facts"])
+        )
+
+    def __iter__(self) -> Iterator[Fact]:
+        return iter(self.facts)
+
+    def __len__(self) -> int:
+        return len(self.facts)
+
+
+@dataclass(frozen=True)
+class FactHistory:
+    """``GET /v1/facts/{id}``: the fact and every version of it, oldest first."""
+
+    fact: Fact
+    history: tuple[Fact, ...]
+
+    @classmethod
+    def from_json(cls, d: Json) -> FactHistory:
+        return cls(
+            fact=Fact.from_json(d["fact"]), history=tuple(Fact.from_json(f) for f in d["history"])
+        )
+
+
+@dataclass(frozen=True)
+class FactForgotten:
+    """``DELETE /v1/facts/{id}``: ``unlinked`` counts older versions that
+    named it as their successor."""
+
+    forgotten: int
+    namespace: str
+    unlinked: int
+
+    @classmethod
+    def from_json(cls, d: Json) -> FactForgotten:
+        return cls(
+            forgotten=int(d["forgotten"]),
+            namespace=str(d["namespace"]),
+            unlinked=int(d["unlinked"]),
+        )
+
+
+# --- interactions and why ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """A recorded use of a context pack: the prompt, the pack's ids, the
+    response, and the facts it reinforced."""
+
+    id: int
+    namespace: str
+    prompt: str
+    response: str
+    created_at: str
+    session_id: str | None = None
+    client: str | None = None
+    context_ids: tuple[Mapping[str, Any], ...] = ()
+    reinforced: tuple[int, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: Json) -> Interaction:
+        return cls(
+            id=int(d["id"]),
+            namespace=str(d["namespace"]),
+            prompt=str(d["prompt"]),
+            response=str(d["response"]),
+            created_at=str(d["created_at"]),
+            session_id=_opt_str(d, "session_id"),
+            client=_opt_str(d, "client"),
+            context_ids=tuple(d.get("context_ids") or ()),
+            reinforced=tuple(int(f) for f in d.get("reinforced") or ()),
+        )
+
+
+def _interactions(d: Json) -> tuple[Interaction, ...]:
+    return tuple(Interaction.from_json(i) for i in d.get("interactions") or ())
+
+
+@dataclass(frozen=True)
+class Reinforced:
+    """A fact the response echoed, after its reinforcement."""
+
+    fact_id: int
+    confidence: float
+    reference_count: int
+    last_referenced_at: str
+
+    @classmethod
+    def from_json(cls, d: Json) -> Reinforced:
+        return cls(
+            fact_id=int(d["fact_id"]),
+            confidence=float(d["confidence"]),
+            reference_count=int(d["reference_count"]),
+            last_referenced_at=str(d["last_referenced_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class NotReinforced:
+    """A fact of the pack that did not move, and why: ``not_echoed``,
+    ``too_short``, ``candidate``, ``superseded``, ``invalid``,
+    ``other_namespace``, ``not_found``, ``no_longer_live`` or
+    ``reinforcement_off``."""
+
+    fact_id: int
+    reason: str
+
+    @classmethod
+    def from_json(cls, d: Json) -> NotReinforced:
+        return cls(fact_id=int(d["fact_id"]), reason=str(d["reason"]))
+
+
+@dataclass(frozen=True)
+class InteractionRecorded:
+    """``POST /v1/interactions``"""
+
+    interaction: Interaction
+    reinforced: tuple[Reinforced, ...] = ()
+    not_reinforced: tuple[NotReinforced, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: Json) -> InteractionRecorded:
+        return cls(
+            interaction=Interaction.from_json(d["interaction"]),
+            reinforced=tuple(Reinforced.from_json(r) for r in d.get("reinforced") or ()),
+            not_reinforced=tuple(
+                NotReinforced.from_json(r) for r in d.get("not_reinforced") or ()
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class InteractionList:
+    """``GET /v1/interactions``: newest first."""
+
+    namespace: str
+    interactions: tuple[Interaction, ...]
+
+    @classmethod
+    def from_json(cls, d: Json) -> InteractionList:
+        return cls(namespace=str(d["namespace"]), interactions=_interactions(d))
+
+    def __iter__(self) -> Iterator[Interaction]:
+        return iter(self.interactions)
+
+    def __len__(self) -> int:
+        return len(self.interactions)
+
+
+@dataclass(frozen=True)
+class FactInteractions:
+    """``GET /v1/facts/{id}/interactions``: those whose pack held the fact
+    or that reinforced it, newest first."""
+
+    fact_id: int
+    interactions: tuple[Interaction, ...]
+
+    @classmethod
+    def from_json(cls, d: Json) -> FactInteractions:
+        return cls(fact_id=int(d["fact_id"]), interactions=_interactions(d))
+
+
+@dataclass(frozen=True)
+class WhyExchange:
+    """An exchange as ``why`` shows it."""
+
+    id: int
+    namespace: str
+    session_id: str
+    role: str
+    content: str
+    created_at: str
+    ext_id: str | None = None
+
+    @classmethod
+    def from_json(cls, d: Json) -> WhyExchange:
+        return cls(
+            id=int(d["id"]),
+            namespace=str(d["namespace"]),
+            session_id=str(d["session_id"]),
+            role=str(d["role"]),
+            content=str(d["content"]),
+            created_at=str(d["created_at"]),
+            ext_id=_opt_str(d, "ext_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Why:
+    """``GET /v1/why/{tier}/{id}``: a fact (its ``provenance`` says where it
+    came from) or an exchange and the ``facts`` whose provenance names it;
+    then every recorded interaction that used it, newest first."""
+
+    tier: str
+    id: int
+    interactions: tuple[Interaction, ...]
+    fact: Fact | None = None
+    exchange: WhyExchange | None = None
+    facts: tuple[Fact, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: Json) -> Why:
+        exchange = d.get("exchange")
+        return cls(
+            tier=str(d["tier"]),
+            id=int(d["id"]),
+            interactions=_interactions(d),
+            fact=_opt_fact(d.get("fact")),
+            exchange=WhyExchange.from_json(exchange) if exchange else None,
+            facts=tuple(Fact.from_json(f) for f in d.get("facts") or ()),
+        )
+
+
+# --- the write firewall's quarantine ----------------------------------------
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """A row the write firewall marked: ``mark`` is ``quarantined`` (kept
+    out of recall) or ``flagged`` (usable); ``text`` is absent if the row is
+    gone meanwhile."""
+
+    tier: str
+    id: int
+    namespace: str
+    mark: str
+    classes: tuple[str, ...]
+    reason: str
+    created_at: str
+    text: str | None = None
+
+    @classmethod
+    def from_json(cls, d: Json) -> QuarantinedRow:
+        return cls(
+            tier=str(d["tier"]),
+            id=int(d["id"]),
+            namespace=str(d["namespace"]),
+            mark=str(d["mark"]),
+            classes=tuple(str(c) for c in d.get("classes") or ()),
+            reason=str(d["reason"]),
+            created_at=str(d["created_at"]),
+            text=_opt_str(d, "text"),
+        )
+
+
+@dataclass(frozen=True)
+class QuarantineAction:
+    """``POST /v1/quarantine/{tier}/{id}/release`` (``action``
+    ``released``) and ``DELETE /v1/quarantine/{tier}/{id}`` (``dropped``)."""
+
+    tier: str
+    id: int
+    action: str
+
+    @classmethod
+    def from_json(cls, d: Json) -> QuarantineAction:
+        return cls(tier=str(d["tier"]), id=int(d["id"]), action=str(d["action"]))
