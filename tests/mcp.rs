@@ -112,7 +112,10 @@ fn handshake_tools_and_a_clean_exit_on_eof() {
             "context",
             "forget",
             "dream_status",
-            "dream_run"
+            "dream_run",
+            "facts_list",
+            "fact_add",
+            "fact_forget"
         ]
     );
 

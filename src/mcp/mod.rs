@@ -8,12 +8,13 @@
 //! read another's memory by naming it.
 //!
 //! [`server`] is the protocol handler, [`tools`] the tools and their input
-//! schemas, [`resources`] the `memd://` resources, [`error`] how the
+//! schemas ([`facts`] those of the facts tier), [`resources`] the `memd://` resources, [`error`] how the
 //! daemon's errors reach the model. Stdout carries the protocol alone: logs
 //! go to stderr.
 
 mod daemon;
 mod error;
+mod facts;
 mod resources;
 mod server;
 mod tools;

@@ -49,7 +49,9 @@ impl ServerHandler for MemdMcp {
             .with_instructions(format!(
                 "Long-term memory (namespace `{ns}`, daemon at {socket}). Before answering, call \
                  `context` (or `recall`) with the user's message; after an exchange worth \
-                 keeping, call `remember` once per turn with a stable session_id. Resources \
+                 keeping, call `remember` once per turn with a stable session_id. A lasting \
+                 fact the user states (who they are, what they prefer, their setup) goes to \
+                 `fact_add`; when one changes, pass the old fact's id as `supersedes`. Resources \
                  memd://profile, memd://narrative, memd://self and memd://eras hold what the \
                  dream cycle consolidated.",
                 ns = self.namespace,

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::daemon::{Daemon, enc};
 use super::error::DaemonError;
+use super::facts;
 use crate::wire::{ContextIn, DreamIn, ExchangeIn, RecallIn};
 
 /// Who said it.
@@ -60,6 +61,8 @@ pub enum Tier {
     Concept,
     /// A piece of a file from a watched folder.
     Chunk,
+    /// An atomic fact (see facts_list).
+    Fact,
 }
 
 /// How recall matches.
@@ -93,6 +96,10 @@ pub struct RecallArgs {
     /// hybrid (default), lexical or vector.
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// RFC 3339 instant (e.g. 2024-06-01T00:00:00Z): match facts as memory
+    /// believed them then, instead of the live ones.
+    #[serde(default)]
+    pub as_of: Option<String>,
 }
 
 /// Build the context to put before an LLM call for a query.
@@ -108,6 +115,10 @@ pub struct ContextArgs {
     /// The current conversation: its most recent turns are included.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// RFC 3339 instant (e.g. 2024-06-01T00:00:00Z): the facts section as
+    /// memory believed it then, instead of the live facts.
+    #[serde(default)]
+    pub as_of: Option<String>,
 }
 
 /// Delete a conversation from memory.
@@ -144,14 +155,14 @@ fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
         .unwrap_or_else(|e| panic!("tool input schema: {e}"))
 }
 
-fn tool<T: JsonSchema + 'static>(name: &'static str, description: &'static str) -> Tool {
+pub(super) fn tool<T: JsonSchema + 'static>(name: &'static str, description: &'static str) -> Tool {
     Tool::new(name, description, schema::<T>())
 }
 
 /// Every tool this server offers.
 pub fn list() -> Vec<Tool> {
     let read_only = ToolAnnotations::new().read_only(true).open_world(false);
-    vec![
+    let mut tools = vec![
         tool::<RememberArgs>(
             "remember",
             "Store one turn of a conversation (what the user or you said) in long-term memory. \
@@ -160,16 +171,18 @@ pub fn list() -> Vec<Tool> {
         .with_annotations(ToolAnnotations::new().destructive(false).open_world(false)),
         tool::<RecallArgs>(
             "recall",
-            "Search long-term memory: stored turns and the dream cycle's summaries, best \
-             matches first, each with its session, time and score. Use before answering \
-             anything that may depend on earlier conversations.",
+            "Search long-term memory: stored turns, facts and the dream cycle's summaries, \
+             best matches first, each with its session, time and score. Use before answering \
+             anything that may depend on earlier conversations; as_of asks what memory \
+             believed at a past instant.",
         )
         .with_annotations(read_only.clone()),
         tool::<ContextArgs>(
             "context",
             "Build the memory context for a query within a character budget: profile, \
-             narrative, relevant summaries, the best matching turns and the session's recent \
-             turns, in priority order. Put its text before your answer's reasoning.",
+             narrative, relevant facts and summaries, the best matching turns and the \
+             session's recent turns, in priority order. Put its text before your answer's \
+             reasoning.",
         )
         .with_annotations(read_only.clone()),
         tool::<ForgetArgs>(
@@ -194,7 +207,9 @@ pub fn list() -> Vec<Tool> {
              summaries, monthly eras, the profile and the narrative.",
         )
         .with_annotations(ToolAnnotations::new().destructive(false).open_world(false)),
-    ]
+    ];
+    tools.extend(facts::list());
+    tools
 }
 
 /// Runs tool `name` with `args` in namespace `ns`.
@@ -214,6 +229,9 @@ pub async fn call(
             dream_status(daemon, ns).await
         }
         "dream_run" => dream_run(daemon, ns, parse(name, args)?).await,
+        "facts_list" => facts::facts_list(daemon, ns, parse(name, args)?).await,
+        "fact_add" => facts::fact_add(daemon, ns, parse(name, args)?).await,
+        "fact_forget" => facts::fact_forget(daemon, ns, parse(name, args)?).await,
         _ => Err(DaemonError::refused(
             "unknown_tool",
             format!("no tool `{name}`"),
@@ -229,7 +247,7 @@ fn parse<T: serde::de::DeserializeOwned>(tool: &str, args: JsonObject) -> Result
 }
 
 /// Serializes one of our enums to its wire name.
-fn wire_name<T: Serialize>(v: T) -> String {
+pub(super) fn wire_name<T: Serialize>(v: T) -> String {
     match serde_json::to_value(v) {
         Ok(Value::String(s)) => s,
         other => unreachable!("unit enum variants serialize to strings: {other:?}"),
@@ -267,6 +285,7 @@ async fn recall(daemon: &Daemon, ns: &str, a: RecallArgs) -> Result<Value, Daemo
             .tiers
             .map(|ts| ts.into_iter().map(wire_name).collect::<Vec<_>>()),
         mode,
+        as_of: a.as_of,
         ..RecallIn::default()
     };
     daemon.post("/v1/recall", &body).await
@@ -278,6 +297,7 @@ async fn context(daemon: &Daemon, ns: &str, a: ContextArgs) -> Result<Value, Dae
         namespace: Some(ns.to_owned()),
         session_id: a.session_id,
         budget_chars: a.budget_chars,
+        as_of: a.as_of,
         ..ContextIn::default()
     };
     daemon.post("/v1/context", &body).await
@@ -362,6 +382,15 @@ mod tests {
             remember.input_schema["required"],
             json!(["session_id", "role", "content"])
         );
+    }
+
+    #[test]
+    fn every_daemon_tier_can_be_named() {
+        let ours: Vec<String> = crate::recall::TIERS
+            .iter()
+            .map(|t| wire_name(serde_json::from_value::<Tier>(json!(t)).unwrap()))
+            .collect();
+        assert_eq!(ours, crate::recall::TIERS);
     }
 
     #[test]

@@ -25,7 +25,10 @@ from mcp.client.stdio import stdio_client
 MEMD = os.environ["MEMD_BIN"]
 SOCKET = os.environ["MEMD_SOCKET"]
 
-TOOLS = {"remember", "recall", "context", "forget", "dream_status", "dream_run"}
+TOOLS = {
+    "remember", "recall", "context", "forget", "dream_status", "dream_run",
+    "facts_list", "fact_add", "fact_forget",
+}
 RESOURCES = ["memd://profile", "memd://narrative", "memd://self", "memd://eras"]
 GIST_TEMPLATE = "memd://sessions/{session_id}/gist"
 
@@ -273,6 +276,111 @@ def test_agent_loop_matches_the_raw_socket() -> None:
             assert not any(h.get("session_id") == sid for h in after["results"])
 
     run(go())
+
+
+def test_facts_tools_match_the_raw_socket() -> None:
+    ns, theirs = fresh_ns(), fresh_ns()
+    code, secret = raw("POST", "/v1/facts", {"namespace": theirs, "text": "Bob's locker code is 4711"})
+    assert code == 201
+    secret_id = secret["fact"]["id"]
+
+    def raw_ok(method: str, path: str, body: Any = None) -> Any:
+        code, answer = raw(method, path, body)
+        assert code in (200, 201), (path, answer)
+        return answer
+
+    def fact_ids(ans: Any) -> list[int]:
+        return [f["id"] for f in ans["facts"]]
+
+    async def go() -> None:
+        async with mcp_session("--namespace", ns) as s:
+            porto = await ok(
+                s,
+                "fact_add",
+                {
+                    "text": "Alice lives in Porto",
+                    "kind": "user_profile",
+                    "subject": "Alice",
+                    "slot": "residence",
+                    "entities": ["Porto"],
+                    "valid_from": "2023-01-01T00:00:00Z",
+                },
+            )
+            old = porto["fact"]
+            assert old["namespace"] == ns and old["status"] == "active" and porto["superseded"] is None
+            assert old["provenance"]["client"] == "memd-mcp"
+            assert raw_ok("GET", f"/v1/facts/{old['id']}")["fact"] == old
+            # recorded_at has millisecond resolution: keep the supersession
+            # strictly later, so as_of = old.recorded_at sees the old fact.
+            time.sleep(0.05)
+
+            lisbon = await ok(
+                s,
+                "fact_add",
+                {
+                    "text": "Alice moved to Lisbon",
+                    "kind": "user_profile",
+                    "subject": "Alice",
+                    "slot": "residence",
+                    "valid_from": "2025-03-01T00:00:00Z",
+                    "supersedes": old["id"],
+                },
+            )
+            new = lisbon["fact"]
+            assert lisbon["superseded"]["id"] == old["id"]
+            assert lisbon["superseded"]["status"] == "superseded"
+            assert lisbon["superseded"]["superseded_by"] == new["id"]
+
+            # Live facts: the new one only, as the socket lists them.
+            live = await ok(s, "facts_list", {})
+            assert fact_ids(live) == [new["id"]]
+            assert live == raw_ok("GET", f"/v1/facts?namespace={ns}")
+            filtered = await ok(s, "facts_list", {"kind": "user_profile", "subject": "Alice", "slot": "residence", "status": "active", "limit": 5})
+            assert filtered == raw_ok("GET", f"/v1/facts?namespace={ns}&kind=user_profile&subject=Alice&slot=residence&status=active&limit=5")
+            assert fact_ids(filtered) == [new["id"]]
+            history = await ok(s, "facts_list", {"include_retired": True})
+            assert sorted(fact_ids(history)) == sorted([old["id"], new["id"]])
+            assert history == raw_ok("GET", f"/v1/facts?namespace={ns}&include_retired=true")
+
+            # Before the supersession memory believed the old fact.
+            then = old["recorded_at"]
+            past = await ok(s, "facts_list", {"as_of": then})
+            assert fact_ids(past) == [old["id"]]
+            assert past == raw_ok("GET", f"/v1/facts?namespace={ns}&as_of={then}")
+
+            query = {"query": "where does Alice live", "tiers": ["fact"], "k": 5}
+            pick = lambda ans: [(h["tier"], h["id"]) for h in ans["results"]]
+            hits_then = await ok(s, "recall", {**query, "as_of": then})
+            assert pick(hits_then) == [("fact", old["id"])]
+            assert pick(hits_then) == pick(raw_ok("POST", "/v1/recall", {**query, "as_of": then, "namespace": ns}))
+            hits_now = await ok(s, "recall", query)
+            assert pick(hits_now) == [("fact", new["id"])]
+
+            ctx = {"query": "where does Alice live", "budget_chars": 2000}
+            pack_then = await ok(s, "context", {**ctx, "as_of": then})
+            assert pack_then["ids"] == raw_ok("POST", "/v1/context", {**ctx, "as_of": then, "namespace": ns})["ids"]
+            pack_now = await ok(s, "context", ctx)
+            facts_in = lambda pack: {i["id"] for i in pack["ids"] if i["tier"] == "fact"}
+            assert facts_in(pack_then) <= {old["id"]} and facts_in(pack_now) <= {new["id"]}
+
+            # Another namespace's fact reads as missing and stays.
+            code, _ = await fails(s, "fact_forget", {"id": secret_id})
+            assert code == "not_found"
+            code, message = await fails(s, "fact_add", {"text": "Bob's locker code is 1234", "supersedes": secret_id})
+            assert code == "not_found" and theirs not in message
+            code, _ = await fails(s, "fact_add", {"text": "Alice plays chess", "kind": "hobby"})
+            assert code == "bad_arguments"
+
+            gone = await ok(s, "fact_forget", {"id": new["id"]})
+            assert gone["forgotten"] == new["id"] and gone["namespace"] == ns
+            code, _ = raw("GET", f"/v1/facts/{new['id']}")
+            assert code == 404
+            assert await ok(s, "facts_list", {}) == {"namespace": ns, "facts": []}
+            code, _ = await fails(s, "fact_forget", {"id": new["id"]})
+            assert code == "not_found"
+
+    run(go())
+    assert raw_ok("GET", f"/v1/facts/{secret_id}")["fact"]["status"] == "active"
 
 
 def test_one_namespace_per_server() -> None:
