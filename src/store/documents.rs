@@ -253,8 +253,6 @@ fn remove_document(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StoreConfig;
-    use crate::store::ModelSpec;
 
     async fn count(store: &Store, sql: &'static str) -> i64 {
         store
@@ -265,14 +263,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn documents_replace_their_chunks_and_go_with_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let model = ModelSpec {
-            name: "test".into(),
-            dim: 4,
-        };
-        let store = Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model)
-            .unwrap()
-            .0;
+        let (_dir, store) = crate::store::test_store(4);
         let chunk = |t: &str| Chunk {
             heading_path: vec!["H".into()],
             text: t.into(),

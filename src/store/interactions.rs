@@ -330,14 +330,7 @@ mod tests {
     use serde_json::json;
 
     fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let model = crate::store::ModelSpec {
-            name: "test".into(),
-            dim: 4,
-        };
-        let config = crate::config::StoreConfig::default();
-        let (s, _) = Store::open(&dir.path().join("t.db"), &config, &model).unwrap();
-        (dir, s)
+        crate::store::test_store(4)
     }
 
     fn fact(text: &str, confidence: f64, candidate: bool) -> NewFact {

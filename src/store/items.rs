@@ -453,8 +453,7 @@ fn hex_upper(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StoreConfig;
-    use crate::store::{ModelSpec, Store};
+    use crate::store::Store;
 
     fn item(tier: Tier, ns: &str, key: &str, parent: &str, text: &str) -> NewItem {
         NewItem {
@@ -490,13 +489,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn upsert_embed_search_and_delete() {
-        let dir = tempfile::tempdir().unwrap();
-        let model = ModelSpec {
-            name: "test".into(),
-            dim: 2,
-        };
-        let (store, _) =
-            Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model).unwrap();
+        let (_dir, store) = crate::store::test_store(2);
         let a = store
             .write(|ctx| {
                 let a =

@@ -78,6 +78,20 @@ use crate::index::{Params, VectorIndex, persist};
 use read::ReadPool;
 use writer::{WriteOp, Writer};
 
+/// A store in a fresh temp dir with a test model of `dim` dimensions, for
+/// the store's unit tests; the dir goes when the `TempDir` is dropped.
+#[cfg(test)]
+pub(crate) fn test_store(dim: usize) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ModelSpec {
+        name: "test".into(),
+        dim,
+    };
+    let (store, _) =
+        Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model).unwrap();
+    (dir, store)
+}
+
 /// Cheap to clone; all clones share one writer, one pool and one index.
 #[derive(Clone)]
 pub struct Store {

@@ -332,8 +332,7 @@ fn drop_marked(ctx: &mut WriteCtx<'_>, tier: Tier, id: i64) -> Result<bool, Stor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StoreConfig;
-    use crate::store::{Conversations, InsertOutcome, ModelSpec, NewExchange, Role};
+    use crate::store::{Conversations, InsertOutcome, NewExchange, Role};
 
     fn row(text: &str, screen: Option<Screened>) -> NewExchange {
         NewExchange {
@@ -359,13 +358,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn marks_hide_rows_from_prompts_until_released_and_go_with_their_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let model = ModelSpec {
-            name: "test".into(),
-            dim: 4,
-        };
-        let (store, _) =
-            Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model).unwrap();
+        let (_dir, store) = crate::store::test_store(4);
         let ids: Vec<i64> = store
             .insert(vec![
                 row("clean", None),

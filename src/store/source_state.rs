@@ -136,19 +136,10 @@ impl SourceState for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::StoreConfig;
-    use crate::store::ModelSpec;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_cursor_keeps_its_storage_class() {
-        let dir = tempfile::tempdir().unwrap();
-        let model = ModelSpec {
-            name: "test".into(),
-            dim: 4,
-        };
-        let store = Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model)
-            .unwrap()
-            .0;
+        let (_dir, store) = crate::store::test_store(4);
         let state = |t: &str| store.table_state("s".into(), t.into());
         assert_eq!(state("t").await.unwrap().cursor, None);
         for (t, v) in [

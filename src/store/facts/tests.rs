@@ -146,13 +146,7 @@ fn new_fact(text: &str, v: [f32; 4]) -> NewFact {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn supersession_moves_the_old_vector_and_forget_removes_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = ModelSpec {
-        name: "test".into(),
-        dim: 4,
-    };
-    let (store, _) =
-        Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model).unwrap();
+    let (dir, store) = crate::store::test_store(4);
     let hits = |store: &Store, part: String| {
         store
             .index()
@@ -225,6 +219,10 @@ async fn supersession_moves_the_old_vector_and_forget_removes_everything() {
     tokio::task::spawn_blocking(move || store.close())
         .await
         .unwrap();
+    let model = ModelSpec {
+        name: "test".into(),
+        dim: 4,
+    };
     let (store, _) =
         Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model).unwrap();
     assert_eq!(hits(&store, live_fact_partition("n")), vec![d.id]);
@@ -237,13 +235,7 @@ async fn supersession_moves_the_old_vector_and_forget_removes_everything() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_embedding_queue_files_each_vector_where_the_status_says() {
     use crate::store::EmbeddingWork;
-    let dir = tempfile::tempdir().unwrap();
-    let model = ModelSpec {
-        name: "test".into(),
-        dim: 4,
-    };
-    let (store, _) =
-        Store::open(&dir.path().join("t.db"), &StoreConfig::default(), &model).unwrap();
+    let (_dir, store) = crate::store::test_store(4);
     let unembedded = |text: &str| NewFact {
         embedding: None,
         ..new_fact(text, [0.0; 4])
