@@ -154,6 +154,24 @@ pub const STOPWORDS: &[&str] = &[
     "oh",
 ];
 
+/// Lower-case words separated by single spaces, no punctuation.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut gap = false;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.extend(c.to_lowercase());
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
 /// Cuts at a char boundary, at most `max` chars, on a word boundary.
 pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

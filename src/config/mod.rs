@@ -45,7 +45,7 @@ pub use dream::{DreamConfig, DreamOpenAiConfig, DreamProvider};
 pub use embed::{EmbedConfig, EmbedProvider};
 pub use firewall::{FirewallAction, FirewallConfig};
 pub use index::IndexConfig;
-pub use learn::LearnConfig;
+pub use learn::{ExtractAs, LearnConfig};
 pub use log::{LogConfig, LogFormat};
 pub use recall::RecallConfig;
 pub use sources::SourcesConfig;

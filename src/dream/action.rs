@@ -26,6 +26,17 @@ pub enum Action {
         last_exchange_id: i64,
         turns: usize,
     },
+    /// Continuity: facts extracted from a session's turns up to
+    /// `last_exchange_id`, and what became of them.
+    Facts {
+        session_id: String,
+        last_exchange_id: i64,
+        proposed: usize,
+        added: usize,
+        superseded: usize,
+        duplicates: usize,
+        echoes: usize,
+    },
     /// Coherence: a month's era digest (re)built from its gists.
     Era {
         month: String,
@@ -69,7 +80,9 @@ impl Action {
     /// The drive that acts.
     pub fn drive(&self) -> Drive {
         match self {
-            Action::Gist { .. } | Action::PlanGists { .. } => Drive::Continuity,
+            Action::Gist { .. } | Action::Facts { .. } | Action::PlanGists { .. } => {
+                Drive::Continuity
+            }
             Action::Era { .. }
             | Action::EraRemoved { .. }
             | Action::Profile { .. }
@@ -86,6 +99,7 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::Gist { .. } | Action::PlanGists { .. } => "gist",
+            Action::Facts { .. } => "facts",
             Action::Era { .. } => "era",
             Action::EraRemoved { .. } => "era-removed",
             Action::Profile { .. } => "profile",
@@ -116,6 +130,23 @@ impl Serialize for Action {
                 m.insert("id", (*id).into());
                 m.insert("last_exchange_id", (*last_exchange_id).into());
                 m.insert("turns", (*turns).into());
+            }
+            Action::Facts {
+                session_id,
+                last_exchange_id,
+                proposed,
+                added,
+                superseded,
+                duplicates,
+                echoes,
+            } => {
+                m.insert("session_id", session_id.as_str().into());
+                m.insert("last_exchange_id", (*last_exchange_id).into());
+                m.insert("proposed", (*proposed).into());
+                m.insert("added", (*added).into());
+                m.insert("superseded", (*superseded).into());
+                m.insert("duplicates", (*duplicates).into());
+                m.insert("echoes", (*echoes).into());
             }
             Action::Era { month, id, gists } => {
                 m.insert("month", month.as_str().into());

@@ -36,11 +36,25 @@ pub struct Backlog {
     pub narrative_due: bool,
     pub new_gists_since_reflection: usize,
     pub new_entities: usize,
+    /// Sessions whose new turns are ready for fact extraction (their gist
+    /// is current, or they are ripe).
+    pub facts_due: Vec<String>,
+    /// Every session with turns after its extraction cursor (a forced pass
+    /// takes these).
+    #[serde(skip)]
+    pub facts_dirty: Vec<String>,
+    pub unextracted_total: i64,
+    /// Sessions whose extraction failed `max_attempts` times at their
+    /// current last turn: they wait for new turns.
+    pub facts_failing: usize,
+    /// Facts added and superseded since the last reflection.
+    pub new_facts_since_reflection: usize,
 }
 
 impl Backlog {
     pub fn is_caught_up(&self) -> bool {
         self.dirty == 0
+            && self.facts_dirty.is_empty()
             && self.eras_due.is_empty()
             && self.eras_orphaned.is_empty()
             && !self.profile_due
@@ -62,6 +76,7 @@ pub fn sense(ns: &str, rows: BacklogRows, cfg: &DreamConfig, now_ms: i64) -> Bac
         b.sessions += 1;
         b.turns += s.turns;
         b.max_exchange_id = b.max_exchange_id.max(s.max_exchange_id);
+        sense_facts(&mut b, &s, cfg, now_ms);
         if s.new_turns == 0 {
             continue;
         }
@@ -128,6 +143,7 @@ pub fn sense(ns: &str, rows: BacklogRows, cfg: &DreamConfig, now_ms: i64) -> Bac
         .map(|(_, json)| known_entities(json))
         .unwrap_or_default();
     b.new_gists_since_reflection = rows.gists_since_reflection;
+    b.new_facts_since_reflection = rows.facts_since_reflection;
     if b.new_gists_since_reflection > 0 {
         let mut fresh: HashSet<String> = HashSet::new();
         for t in &rows.texts_since_reflection {
@@ -140,6 +156,29 @@ pub fn sense(ns: &str, rows: BacklogRows, cfg: &DreamConfig, now_ms: i64) -> Bac
         b.new_entities = fresh.len();
     }
     b
+}
+
+/// A session's place in fact extraction: due once its gist is current or
+/// it is ripe (the same readiness as a summary), failing after
+/// `max_attempts` at the same last turn.
+fn sense_facts(b: &mut Backlog, s: &crate::store::SessionProgress, cfg: &DreamConfig, now_ms: i64) {
+    if s.facts_new == 0 {
+        return;
+    }
+    b.unextracted_total += s.facts_new;
+    if s.facts_attempts >= i64::from(cfg.max_attempts) && s.facts_failed_upto >= s.max_exchange_id {
+        b.facts_failing += 1;
+        return;
+    }
+    b.facts_dirty.push(s.session_id.clone());
+    let idle = now_ms - s.updated_at >= cfg.session_idle_s as i64 * 1000;
+    let ready = s.new_turns == 0
+        || idle
+        || (!s.has_gist && s.turns >= cfg.min_turns as i64)
+        || (s.has_gist && s.new_turns >= cfg.resummarise_after as i64);
+    if ready {
+        b.facts_due.push(s.session_id.clone());
+    }
 }
 
 pub fn known_entities(state_json: &str) -> HashSet<String> {
@@ -170,6 +209,9 @@ mod tests {
             has_gist,
             attempts: 0,
             failed_upto: 0,
+            facts_new: 0,
+            facts_attempts: 0,
+            facts_failed_upto: 0,
         }
     }
 

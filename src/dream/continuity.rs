@@ -85,6 +85,9 @@ impl Dream {
                 }
             }
         }
+        if !work.stopped {
+            self.extract_facts(p, b, work).await?;
+        }
         Ok(())
     }
 

@@ -19,6 +19,7 @@ impl Dream {
         &self,
         ns: &str,
         levels: &Levels,
+        new_facts: usize,
         work: &mut Work,
     ) -> Result<(), DreamError> {
         let ReflectionInput {
@@ -75,6 +76,7 @@ impl Dream {
             "new_topics": r.new_topics,
             "recurring_topics": r.recurring_topics,
             "gists_reflected": new_gists.len(),
+            "facts_learned": new_facts,
             "known_entities": entities,
             "known_topics": topics,
         });

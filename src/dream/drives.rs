@@ -82,13 +82,17 @@ fn saturate(x: f64) -> f64 {
 pub fn levels(b: &Backlog) -> Levels {
     let mut why = Vec::new();
     let unripe_dirty = b.dirty.saturating_sub(b.ripe.len());
-    let continuity = saturate(b.ripe.len() as f64 + 0.15 * unripe_dirty as f64);
-    if !b.ripe.is_empty() || unripe_dirty > 0 {
+    // A session waiting only for its facts (its gist is current) presses
+    // like a ripe one; one waiting for both counts once.
+    let facts_only = b.facts_due.iter().filter(|s| !b.ripe.contains(s)).count();
+    let continuity = saturate(b.ripe.len() as f64 + facts_only as f64 + 0.15 * unripe_dirty as f64);
+    if !b.ripe.is_empty() || unripe_dirty > 0 || facts_only > 0 {
         why.push(format!(
-            "continuity: {} ripe and {} other dirty session(s), {} unsummarised turn(s)",
+            "continuity: {} ripe and {} other dirty session(s), {} unsummarised turn(s), {} session(s) waiting for fact extraction",
             b.ripe.len(),
             unripe_dirty,
-            b.unsummarised_total
+            b.unsummarised_total,
+            b.facts_due.len()
         ));
     }
     let stale = b.eras_due.len() + usize::from(b.profile_due) + usize::from(b.narrative_due);
@@ -109,12 +113,15 @@ pub fn levels(b: &Backlog) -> Levels {
             b.narrative_due
         ));
     }
-    let curiosity =
-        saturate(b.new_gists_since_reflection as f64 / 3.0 + b.new_entities as f64 / 5.0);
-    if b.new_gists_since_reflection > 0 {
+    let curiosity = saturate(
+        b.new_gists_since_reflection as f64 / 3.0
+            + b.new_entities as f64 / 5.0
+            + b.new_facts_since_reflection as f64 / 10.0,
+    );
+    if b.new_gists_since_reflection > 0 || b.new_facts_since_reflection > 0 {
         why.push(format!(
-            "curiosity: {} gist(s) and {} new name(s) since the last reflection",
-            b.new_gists_since_reflection, b.new_entities
+            "curiosity: {} gist(s), {} new name(s) and {} new or superseded fact(s) since the last reflection",
+            b.new_gists_since_reflection, b.new_entities, b.new_facts_since_reflection
         ));
     }
     let stability = if b.turns == 0 {

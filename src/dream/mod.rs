@@ -28,6 +28,7 @@ mod continuity;
 mod curiosity;
 pub mod drives;
 pub mod extractive;
+pub mod facts;
 mod pass;
 pub mod provider;
 pub mod runs;

@@ -95,7 +95,10 @@ impl Dream {
                     Some(b) => b,
                     None => self.sense(&ns, &self.cfg()).await?,
                 };
-                if b.is_caught_up() && b.new_gists_since_reflection == 0 {
+                if b.is_caught_up()
+                    && b.new_gists_since_reflection == 0
+                    && b.new_facts_since_reflection == 0
+                {
                     break;
                 }
             }
@@ -231,8 +234,12 @@ impl Dream {
         if !work.stopped && wants(Drive::Coherence) {
             self.coherence(p, &mid, &mut work).await?;
         }
-        if !work.stopped && wants(Drive::Curiosity) && mid.new_gists_since_reflection > 0 {
-            self.curiosity(ns, &mid_levels, &mut work).await?;
+        if !work.stopped
+            && wants(Drive::Curiosity)
+            && (mid.new_gists_since_reflection > 0 || mid.new_facts_since_reflection > 0)
+        {
+            self.curiosity(ns, &mid_levels, mid.new_facts_since_reflection, &mut work)
+                .await?;
         }
         let after = self.sense(ns, cfg).await?;
         let levels_after = drives::levels(&after);

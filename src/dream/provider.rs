@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::extractive::{self, StandingFact, Statement};
+use super::facts::{Proposal, llm, rules};
 use super::text::Turn;
-use crate::config::{DreamConfig, DreamOpenAiConfig, DreamProvider};
+use crate::config::{DreamConfig, DreamOpenAiConfig, DreamProvider, LearnConfig};
 use crate::embed::Embedder;
 use crate::http::snippet;
+use crate::store::Fact;
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Usage {
@@ -78,6 +80,14 @@ pub trait Consolidator: Send + Sync {
         eras: &[(String, String)],
         cfg: &DreamConfig,
     ) -> Result<Produced<String>, ProviderError>;
+    /// Facts stated in `turns` (one session's, after its extraction
+    /// cursor), given the live facts of the same speakers.
+    fn facts(
+        &self,
+        turns: &[Turn],
+        live: &[Fact],
+        cfg: &LearnConfig,
+    ) -> Result<Produced<Vec<Proposal>>, ProviderError>;
 }
 
 pub fn build(
@@ -144,6 +154,15 @@ impl Consolidator for Extractive {
         _cfg: &DreamConfig,
     ) -> Result<Produced<String>, ProviderError> {
         Ok(free(extractive::narrative(eras, NARRATIVE_CHARS)))
+    }
+
+    fn facts(
+        &self,
+        turns: &[Turn],
+        _live: &[Fact],
+        cfg: &LearnConfig,
+    ) -> Result<Produced<Vec<Proposal>>, ProviderError> {
+        Ok(free(rules::extract(turns, cfg.extract_per_session)))
     }
 }
 
@@ -237,14 +256,23 @@ impl OpenAi {
 
     /// One chat call with bounded retries on 429/5xx/connection errors.
     fn chat(&self, prompt: &str, json_mode: bool) -> Result<Produced<String>, ProviderError> {
+        self.chat_as(prompt, json_mode.then(|| json!({"type": "json_object"})))
+    }
+
+    /// A chat call whose answer must take `response_format` (a JSON schema).
+    pub(super) fn chat_as(
+        &self,
+        prompt: &str,
+        response_format: Option<serde_json::Value>,
+    ) -> Result<Produced<String>, ProviderError> {
         let mut body = json!({
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
             "max_tokens": self.cfg.max_tokens,
             "temperature": self.cfg.temperature,
         });
-        if json_mode {
-            body["response_format"] = json!({"type": "json_object"});
+        if let Some(f) = response_format {
+            body["response_format"] = f;
         }
         crate::http::with_retries(
             self.cfg.max_retries,
@@ -417,6 +445,23 @@ impl Consolidator for OpenAi {
             joined = joined[cut..].to_owned();
         }
         self.chat(&self.fill(3, &joined), false)
+    }
+
+    fn facts(
+        &self,
+        turns: &[Turn],
+        live: &[Fact],
+        cfg: &LearnConfig,
+    ) -> Result<Produced<Vec<Proposal>>, ProviderError> {
+        let mut usage = Usage::default();
+        let mut out = Vec::new();
+        for batch in turns.chunks(cfg.extract_batch_turns.max(1)) {
+            let prompt = llm::prompt(batch, live, self.cfg.max_input_chars);
+            let p = self.chat_as(&prompt, Some(llm::response_format()))?;
+            usage.add(p.usage);
+            out.extend(llm::parse(strip_fence(&p.value), batch, live)?);
+        }
+        Ok(Produced { value: out, usage })
     }
 }
 

@@ -1,12 +1,14 @@
 //! How memd learns: the facts tier's write path (validation, inline
 //! embedding, supersession, review, forget) and the API's view of a fact.
 //! Interactions ([`interactions`]) are recorded here too, reinforcing the
-//! facts their responses echo ([`echo`]). Extraction in the dream cycle is
-//! to join it. Routes parse the HTTP request, call this, and map
+//! facts their responses echo ([`echo`]). [`slots`] is the vocabulary of
+//! attributes that hold one value at a time, shared by extraction in the
+//! dream cycle (which fills them) and recall (which asks about them). Routes parse the HTTP request, call this, and map
 //! [`FactError`].
 
 pub mod echo;
 mod interactions;
+pub mod slots;
 mod validate;
 
 use std::sync::Arc;
@@ -126,6 +128,7 @@ pub fn fact_out(f: &Fact) -> FactOut {
         status: f.status.as_str().to_owned(),
         confidence: f.confidence,
         reference_count: f.reference_count,
+        support: f.support,
         last_referenced_at: f.last_referenced_at.map(to_rfc3339),
         valid_from: to_rfc3339(f.valid_from),
         valid_to: f.valid_to.map(to_rfc3339),

@@ -23,6 +23,11 @@ pub struct SessionProgress {
     /// Failed summaries in a row, and the last turn they covered.
     pub attempts: i64,
     pub failed_upto: i64,
+    /// Turns after the fact-extraction cursor.
+    pub facts_new: i64,
+    /// Failed extractions in a row, and the last turn they covered.
+    pub facts_attempts: i64,
+    pub facts_failed_upto: i64,
 }
 
 /// A month's gists: how many, and the newest update.
@@ -72,6 +77,8 @@ pub struct BacklogRows {
     pub gists_since_coherence: usize,
     /// Gists updated after the self-state's build (every gist without one).
     pub gists_since_reflection: usize,
+    /// Facts created or superseded after the self-state's build.
+    pub facts_since_reflection: usize,
     /// Their texts, newest first, at most the limit asked for (read only
     /// when there are some).
     pub texts_since_reflection: Vec<String>,
@@ -149,11 +156,13 @@ fn backlog_rows(conn: &Connection, ns: &str, texts: usize) -> Result<BacklogRows
         "SELECT s.id, s.updated_at, count(e.id), max(e.id),
                 sum(e.id > coalesce(g.last_exchange_id, 0)),
                 g.last_exchange_id IS NOT NULL,
-                coalesce(a.attempts, 0), coalesce(a.upto_exchange_id, 0)
+                coalesce(a.attempts, 0), coalesce(a.upto_exchange_id, 0),
+                sum(e.id > coalesce(c.upto, 0)), coalesce(c.attempts, 0), coalesce(c.failed_upto, 0)
          FROM sessions s
          JOIN exchanges e ON e.session_id = s.id
          LEFT JOIN gists g ON g.session_id = s.id
          LEFT JOIN dream_attempts a ON a.session_id = s.id
+         LEFT JOIN fact_cursors c ON c.session_id = s.id
          WHERE s.namespace = ?1
          GROUP BY s.id
          ORDER BY s.updated_at, s.id",
@@ -169,6 +178,9 @@ fn backlog_rows(conn: &Connection, ns: &str, texts: usize) -> Result<BacklogRows
                 has_gist: r.get(5)?,
                 attempts: r.get(6)?,
                 failed_upto: r.get(7)?,
+                facts_new: r.get(8)?,
+                facts_attempts: r.get(9)?,
+                facts_failed_upto: r.get(10)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -228,6 +240,13 @@ fn backlog_rows(conn: &Connection, ns: &str, texts: usize) -> Result<BacklogRows
     b.self_state = self_state(conn, ns)?;
     let reflected_at = b.self_state.as_ref().map_or(i64::MIN, |s| s.0);
     b.gists_since_reflection = count_gists_since(conn, ns, reflected_at)?;
+    b.facts_since_reflection =
+        conn.prepare_cached(
+            "SELECT count(*) FROM facts WHERE namespace = ?1
+               AND status IN ('active', 'candidate', 'superseded')
+               AND (created_at > ?2 OR retired_at > ?2)",
+        )?
+        .query_row(params![ns, reflected_at], |r| r.get::<_, i64>(0))? as usize;
     if b.gists_since_reflection > 0 {
         b.texts_since_reflection = gist_texts_since(conn, ns, reflected_at, texts)?;
     }

@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_interactions",
         include_str!("migrations/0009_interactions.sql"),
     ),
+    (
+        "0010_extraction",
+        include_str!("migrations/0010_extraction.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

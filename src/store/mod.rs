@@ -18,6 +18,7 @@ mod eras;
 mod error;
 mod exchanges;
 pub mod export;
+mod extraction;
 mod facts;
 mod fts;
 mod gists;
@@ -51,6 +52,9 @@ pub use eras::{Eras, NewEra};
 pub use error::StoreError;
 pub use exchanges::{CandidateRows, Conversations};
 pub use export::Exports;
+pub use extraction::{
+    Cursor, ExtractedFact, Extraction, ExtractionBatch, ExtractionCounts, ExtractionOutcome,
+};
 pub use facts::{
     Belief, Created, Fact, FactEdit, FactFilter, FactHistory, FactKind, FactRefusal, FactResult,
     FactStatus, Facts, Forgotten, NewFact, retired_fact_partition,

@@ -114,6 +114,9 @@ pub struct FactOut {
     pub status: String,
     pub confidence: f64,
     pub reference_count: i64,
+    /// How many times it was stated (extracted repeats fold into it).
+    #[serde(default = "one")]
+    pub support: i64,
     #[serde(default)]
     pub last_referenced_at: Option<String>,
     pub valid_from: String,
@@ -177,4 +180,8 @@ pub struct FactForgottenOut {
     pub namespace: String,
     /// Older versions that named it as their successor (now unlinked).
     pub unlinked: usize,
+}
+
+fn one() -> i64 {
+    1
 }

@@ -24,7 +24,7 @@ pub use mmr::select;
 pub use narrative::{narrative, top_words};
 pub use profile::{StandingFact, Statement, profile, statements};
 pub use reflect::{ReflectInput, Reflection, open_questions, reflect};
-pub use third_person::third_person;
+pub use third_person::{conjugate, third_person};
 
 #[cfg(test)]
 mod fixtures {

@@ -32,6 +32,18 @@ pub fn third_person(sentence: &str, speaker: &str) -> Option<String> {
     if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_lowercase()) {
         return None;
     }
+    let conj = conjugate(bare);
+    let punct = &verb[bare.len()..];
+    Some(if tail.is_empty() {
+        format!("{speaker} {conj}{punct}")
+    } else {
+        format!("{speaker} {conj}{punct} {tail}")
+    })
+}
+
+/// The third-person singular of a bare verb as it followed `I` (`go` →
+/// `goes`, `study` → `studies`; modals and past tenses unchanged).
+pub fn conjugate(bare: &str) -> String {
     const KEEP: &[&str] = &[
         "can",
         "could",
@@ -98,7 +110,7 @@ pub fn third_person(sentence: &str, speaker: &str) -> Option<String> {
         "once",
         "too",
     ];
-    let conj = if KEEP.contains(&bare) || bare.ends_with("ed") {
+    if KEEP.contains(&bare) || bare.ends_with("ed") {
         bare.to_owned()
     } else if bare == "have" {
         "has".into()
@@ -118,13 +130,7 @@ pub fn third_person(sentence: &str, speaker: &str) -> Option<String> {
         format!("{bare}es")
     } else {
         format!("{bare}s")
-    };
-    let punct = &verb[bare.len()..];
-    Some(if tail.is_empty() {
-        format!("{speaker} {conj}{punct}")
-    } else {
-        format!("{speaker} {conj}{punct} {tail}")
-    })
+    }
 }
 
 #[cfg(test)]

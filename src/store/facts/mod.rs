@@ -9,11 +9,15 @@
 //! rejected fact has none), `retired_at` when it is superseded.
 //!
 //! What recall sees is a [`Belief`]: live facts (active, not retired), or
-//! what memd believed at an instant `T` (`as_of`): facts recorded at or
-//! before `T` and not retired by then (`recorded_at ≤ T < retired_at`,
-//! a missing `retired_at` being the end of time), whose status is active or
-//! superseded — a candidate was never believed, and a rejected fact never
-//! was. A forgotten fact is gone from every answer, `as_of` included.
+//! what memd holds was true in the world at an instant `T` (`as_of`):
+//! facts valid then (`valid_from ≤ T < valid_to`, a missing `valid_to`
+//! being the end of time) whose status is active or superseded — a
+//! candidate was never believed, and a rejected fact never was. A fact
+//! superseded by a change in the world answers for the time it held; one
+//! replaced by a correction (an edit that keeps `valid_from`) ends where it
+//! began and answers for no instant. A forgotten fact is gone from every
+//! answer, `as_of` included. (`recorded_at`/`retired_at` stay on the row,
+//! and in exports, for who believed what when.)
 //!
 //! The vector index keeps live facts in their namespace's fact partition
 //! and superseded facts in a second, "retired" partition of the namespace:
@@ -33,8 +37,10 @@ use super::items::{Tier, partition};
 use super::quarantine::Screened;
 use super::{Store, StoreError};
 
+pub(crate) use read::{FACT_COLUMNS, live_slot_holder, row_to_fact};
 pub(crate) use read::{fact_embedding_backlog, pending_fact_embeddings};
 pub(crate) use read::{facts_by_id, load_fact_vectors, search_facts};
+pub(crate) use write::create as create_in;
 pub(super) use write::forget as forget_row;
 pub(crate) use write::set_fact_embeddings;
 
@@ -114,7 +120,7 @@ impl FactStatus {
 pub enum Belief {
     /// Active and not retired: what memd believes now.
     Live,
-    /// What memd believed at this instant (unix ms).
+    /// What memd holds was true in the world at this instant (unix ms).
     AsOf(i64),
 }
 
@@ -129,8 +135,9 @@ impl Belief {
             Belief::Live => f.status == FactStatus::Active && f.retired_at.is_none(),
             Belief::AsOf(t) => {
                 matches!(f.status, FactStatus::Active | FactStatus::Superseded)
-                    && f.recorded_at.is_some_and(|r| r <= t)
-                    && f.retired_at.is_none_or(|r| t < r)
+                    && f.recorded_at.is_some()
+                    && f.valid_from <= t
+                    && f.valid_to.is_none_or(|v| t < v)
             }
         }
     }
@@ -142,7 +149,7 @@ impl Belief {
             Belief::Live => "f.status = 'active' AND f.retired_at IS NULL".to_owned(),
             Belief::AsOf(_) => format!(
                 "f.status IN ('active', 'superseded') AND f.recorded_at IS NOT NULL \
-                 AND f.recorded_at <= ?{param} AND (f.retired_at IS NULL OR ?{param} < f.retired_at)"
+                 AND f.valid_from <= ?{param} AND (f.valid_to IS NULL OR ?{param} < f.valid_to)"
             ),
         }
     }
@@ -227,6 +234,8 @@ pub struct Fact {
     pub provenance: Value,
     pub created_at: i64,
     pub updated_at: i64,
+    /// How many times it was stated (extraction folds duplicates into it).
+    pub support: i64,
 }
 
 /// Which facts to list; newest first.

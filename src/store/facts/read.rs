@@ -9,12 +9,12 @@ use super::{Belief, Fact, FactFilter, FactHistory, FactKind, FactStatus};
 use super::{live_fact_partition, retired_fact_partition};
 use crate::store::StoreError;
 
-pub(super) const FACT_COLUMNS: &str = "f.id, f.namespace, f.text, f.kind, f.subject, f.entities, \
+pub(crate) const FACT_COLUMNS: &str = "f.id, f.namespace, f.text, f.kind, f.subject, f.entities, \
      f.slot, f.status, f.confidence, f.reference_count, f.last_referenced_at, f.valid_from, \
      f.valid_to, f.recorded_at, f.retired_at, f.superseded_by, f.provenance, f.created_at, \
-     f.updated_at";
+     f.updated_at, f.support";
 
-pub(super) fn row_to_fact(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fact> {
+pub(crate) fn row_to_fact(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fact> {
     let kind: String = r.get(3)?;
     let entities: String = r.get(5)?;
     let status: String = r.get(7)?;
@@ -41,6 +41,7 @@ pub(super) fn row_to_fact(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fact> {
         provenance: serde_json::from_str(&provenance).unwrap_or_else(|_| serde_json::json!({})),
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
+        support: r.get(19)?,
     })
 }
 
@@ -242,4 +243,23 @@ pub(crate) fn load_fact_vectors(
         }
     }
     Ok(())
+}
+
+/// The live fact of `subject` holding `slot` (the newest if, by some
+/// client's doing, there are several).
+pub(crate) fn live_slot_holder(
+    conn: &Connection,
+    namespace: &str,
+    subject: &str,
+    slot: &str,
+) -> Result<Option<Fact>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {FACT_COLUMNS} FROM facts f
+             WHERE f.namespace = ?1 AND f.subject = ?2 AND f.slot = ?3
+               AND f.status = 'active' AND f.retired_at IS NULL
+             ORDER BY f.valid_from DESC, f.id DESC LIMIT 1"
+        ))?
+        .query_row(rusqlite::params![namespace, subject, slot], row_to_fact)
+        .optional()?)
 }

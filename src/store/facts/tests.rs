@@ -2,7 +2,9 @@ use super::*;
 use crate::config::StoreConfig;
 use crate::store::ModelSpec;
 
-fn fact(status: FactStatus, recorded_at: Option<i64>, retired_at: Option<i64>) -> Fact {
+/// A fact valid over `[from, to)`; `recorded` says whether it was ever
+/// believed (a candidate or a rejected fact was not).
+fn fact(status: FactStatus, recorded: bool, from: i64, to: Option<i64>) -> Fact {
     Fact {
         id: 1,
         namespace: "n".into(),
@@ -15,35 +17,43 @@ fn fact(status: FactStatus, recorded_at: Option<i64>, retired_at: Option<i64>) -
         confidence: 1.0,
         reference_count: 0,
         last_referenced_at: None,
-        valid_from: 0,
-        valid_to: None,
-        recorded_at,
-        retired_at,
+        valid_from: from,
+        valid_to: to,
+        recorded_at: recorded.then_some(1_000),
+        retired_at: to.map(|_| 2_000),
         superseded_by: None,
         provenance: serde_json::json!({}),
         created_at: 0,
         updated_at: 0,
+        support: 1,
     }
 }
 
 #[test]
-fn as_of_is_what_was_believed_at_that_instant() {
+fn as_of_is_what_held_in_the_world_at_that_instant() {
     use FactStatus::*;
-    let live = fact(Active, Some(10), None);
-    let old = fact(Superseded, Some(10), Some(20));
-    let pending = fact(Candidate, None, None);
-    let rejected = fact(Invalid, None, None);
+    let live = fact(Active, true, 10, None);
+    let old = fact(Superseded, true, 10, Some(20));
+    let pending = fact(Candidate, false, 0, None);
+    let rejected = fact(Invalid, false, 0, None);
+    let corrected = fact(Superseded, true, 10, Some(10));
     assert!(Belief::Live.holds(&live));
     assert!(!Belief::Live.holds(&old));
     assert!(!Belief::Live.holds(&pending));
     assert!(!Belief::Live.holds(&rejected));
-    // recorded_at ≤ T < retired_at
+    // valid_from ≤ T < valid_to, whenever memd learnt it
     assert!(!Belief::AsOf(9).holds(&live));
     assert!(Belief::AsOf(10).holds(&live));
     assert!(Belief::AsOf(i64::MAX).holds(&live));
     assert!(Belief::AsOf(10).holds(&old));
     assert!(Belief::AsOf(19).holds(&old));
-    assert!(!Belief::AsOf(20).holds(&old), "retired at 20");
+    assert!(!Belief::AsOf(20).holds(&old), "replaced at 20");
+    for t in [9, 10, 11] {
+        assert!(
+            !Belief::AsOf(t).holds(&corrected),
+            "a correction never held"
+        );
+    }
     for t in [0, 10, 100] {
         assert!(!Belief::AsOf(t).holds(&pending), "never believed");
         assert!(!Belief::AsOf(t).holds(&rejected));
@@ -54,20 +64,21 @@ fn as_of_is_what_was_believed_at_that_instant() {
 fn the_sql_predicate_agrees_with_the_rust_one() {
     let mut conn = rusqlite::Connection::open_in_memory().unwrap();
     crate::store::migrate::migrate(&mut conn).unwrap();
+    // (status, recorded, valid_from, valid_to)
     let rows = [
-        ("active", Some(10), None),
-        ("superseded", Some(10), Some(20)),
-        ("candidate", None, None),
-        ("invalid", None, None),
-        ("active", Some(30), None),
-        ("superseded", Some(5), Some(6)),
+        ("active", Some(1), 10, None),
+        ("superseded", Some(1), 10, Some(20)),
+        ("candidate", None, 0, None),
+        ("invalid", None, 0, None),
+        ("active", Some(1), 30, None),
+        ("superseded", Some(1), 5, Some(6)),
     ];
-    for (i, (status, rec, ret)) in rows.iter().enumerate() {
+    for (i, (status, rec, from, to)) in rows.iter().enumerate() {
         conn.execute(
-            "INSERT INTO facts (id, namespace, text, kind, status, valid_from, recorded_at,
-                 retired_at, created_at, updated_at)
-             VALUES (?1, 'n', 'pets cats', 'other', ?2, 0, ?3, ?4, 0, 0)",
-            rusqlite::params![i as i64 + 1, status, rec, ret],
+            "INSERT INTO facts (id, namespace, text, kind, status, valid_from, valid_to,
+                 recorded_at, created_at, updated_at)
+             VALUES (?1, 'n', 'pets cats', 'other', ?2, ?3, ?4, ?5, 0, 0)",
+            rusqlite::params![i as i64 + 1, status, from, to, rec],
         )
         .unwrap();
     }

@@ -27,7 +27,7 @@ fn live(conn: &Connection, id: i64) -> Result<Result<Fact, FactRefusal>, StoreEr
     })
 }
 
-pub(super) fn create(ctx: &mut WriteCtx<'_>, new: NewFact) -> Refusable<Created> {
+pub(crate) fn create(ctx: &mut WriteCtx<'_>, new: NewFact) -> Refusable<Created> {
     let old = match new.supersedes {
         None => None,
         Some(id) => match live(ctx.conn, id)? {
