@@ -36,6 +36,8 @@ pub struct RecallConfig {
     pub fact_weight_project: f64,
     pub fact_weight_event: f64,
     pub fact_weight_other: f64,
+    /// Relative lift of a fact holding the slot a question asks about.
+    pub fact_slot_boost: f64,
     /// Live facts the context pack's "facts" section asks recall for.
     pub context_facts: usize,
 }
@@ -60,6 +62,7 @@ impl Default for RecallConfig {
             fact_weight_project: 1.0,
             fact_weight_event: 1.0,
             fact_weight_other: 1.0,
+            fact_slot_boost: 2.0,
             context_facts: 8,
         }
     }
@@ -87,6 +90,7 @@ impl RecallConfig {
             non_negative("recall.fact_weight_project", self.fact_weight_project),
             non_negative("recall.fact_weight_event", self.fact_weight_event),
             non_negative("recall.fact_weight_other", self.fact_weight_other),
+            non_negative("recall.fact_slot_boost", self.fact_slot_boost),
             between("recall.context_facts", self.context_facts, 0, 100),
             ensure(
                 "recall.default_k",

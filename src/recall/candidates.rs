@@ -83,6 +83,10 @@ impl RecallEngine {
                     exchanges: scope.exchanges,
                     item_tiers: scope.item_tiers.clone(),
                     facts: scope.facts,
+                    slot: scope
+                        .facts
+                        .and(crate::learn::slots::query_slot(&q.query))
+                        .map(|d| d.name.to_owned()),
                     limit: scope.n,
                 },
                 self.df_cache.clone(),

@@ -8,6 +8,8 @@ use crate::store::FactKind;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KindWeights {
     by_kind: [f64; 6],
+    /// Lift of a fact holding the slot the question asks about.
+    pub slot_boost: f64,
 }
 
 impl KindWeights {
@@ -23,7 +25,10 @@ impl KindWeights {
                 FactKind::Other => cfg.fact_weight_other,
             };
         }
-        Self { by_kind }
+        Self {
+            by_kind,
+            slot_boost: cfg.fact_slot_boost,
+        }
     }
 
     pub fn weight(&self, kind: FactKind) -> f64 {

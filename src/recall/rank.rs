@@ -83,11 +83,19 @@ pub(super) fn rank(
             Row::Fact(f) => scope.facts.is_some_and(|b| b.holds(f)),
         })
         .collect();
+    // The slot a question asks about ("what car …"): facts holding it
+    // are the answer, old or new as the belief decided.
+    let asked = crate::learn::slots::query_slot(&q.query).map(|d| d.name);
     for (fu, row) in ranked.iter_mut() {
         match row {
             // An item's weight (a concept's strength) scales its score.
             Row::Item(i) => fu.score *= i.weight.max(0.0),
-            Row::Fact(f) => fu.score *= q.fusion.kind_weights.weight(f.kind),
+            Row::Fact(f) => {
+                fu.score *= q.fusion.kind_weights.weight(f.kind);
+                if asked.is_some() && f.slot.as_deref() == asked {
+                    fu.score *= 1.0 + q.fusion.kind_weights.slot_boost;
+                }
+            }
             Row::Exchange(_) => {}
         }
     }

@@ -134,6 +134,11 @@ pub trait Extraction {
         error: String,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Facts by status, over every namespace.
+    fn fact_status_counts(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, StoreError>> + Send;
+
     /// Totals of one namespace, or of all.
     fn extraction_counts(
         &self,
@@ -195,6 +200,18 @@ impl Extraction for Store {
                 params![sid, ns, upto, error, crate::time::now_ms()],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn fact_status_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT status, count(*) FROM facts GROUP BY status ORDER BY 1")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
         })
         .await
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 
-use super::facts::{Belief, search_facts};
+use super::facts::{Belief, search_facts, slot_facts};
 use super::items::{Tier, search_items};
 use super::{Store, StoreError};
 
@@ -28,6 +28,11 @@ pub struct LexicalQuery {
     pub item_tiers: Vec<Tier>,
     /// Search facts too, those this belief holds.
     pub facts: Option<Belief>,
+    /// The slot the query asks about: the facts holding it (as the belief
+    /// sees them) join the lexical list after its matches, so a question
+    /// that shares no word with the answer ("what car …" / "… picked up a
+    /// Kia Niro") still finds it.
+    pub slot: Option<String>,
     pub limit: usize,
 }
 
@@ -70,7 +75,17 @@ impl Search for Store {
             };
             let items = search_items(c, &expr, &q.item_tiers, &q.namespace, q.limit)?;
             let facts = match q.facts {
-                Some(belief) => search_facts(c, &expr, &q.namespace, belief, q.limit)?,
+                Some(belief) => {
+                    let mut f = search_facts(c, &expr, &q.namespace, belief, q.limit)?;
+                    if let Some(slot) = &q.slot {
+                        for id in slot_facts(c, &q.namespace, slot, belief, q.limit)? {
+                            if !f.contains(&id) {
+                                f.push(id);
+                            }
+                        }
+                    }
+                    f
+                }
                 None => Vec::new(),
             };
             Ok(LexicalHits {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::api::metrics::gauge;
 use crate::api::wire::{FirewallStatusOut, ReembedIn};
 use crate::api::{ApiError, AppState};
-use crate::store::{Conversations, Quarantine, migrate};
+use crate::store::{Conversations, Extraction, Quarantine, migrate};
 
 struct StoreStats {
     counts: crate::store::Counts,
@@ -65,6 +65,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     } = store_stats(&state).await?;
     let cfg = state.config();
     let firewall = firewall_status(&state).await?;
+    let facts = facts_status(&state).await?;
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
@@ -85,7 +86,30 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         "dream": state.dream.status().await,
         "sources": state.sources.summary(),
         "firewall": firewall,
+        "facts": facts,
     })))
+}
+
+/// Facts by status, and what extraction proposed and what became of it
+/// (the junk rate: duplicates and loop echoes over proposals).
+async fn facts_status(state: &AppState) -> Result<Value, ApiError> {
+    let by_status: serde_json::Map<String, Value> = state
+        .store
+        .fact_status_counts()
+        .await?
+        .into_iter()
+        .map(|(s, n)| (s, json!(n)))
+        .collect();
+    let x = state.store.extraction_counts(None).await?;
+    Ok(json!({
+        "by_status": by_status,
+        "extraction": {
+            "enabled": state.config().learn.extract,
+            "proposed": x.proposed, "added": x.added, "superseded": x.superseded,
+            "duplicates": x.duplicates, "echoes": x.echoes, "refused": x.refused,
+            "junk_rate": (x.junk_rate() * 1000.0).round() / 1000.0,
+        },
+    }))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -166,6 +190,37 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             ("unsummarised_turns", unsummarised),
             ("running", f64::from(u8::from(dream["running"].is_object()))),
         ],
+    );
+    let facts = facts_status(&state).await?;
+    let by_status: Vec<(&str, f64)> = ["active", "candidate", "superseded", "invalid"]
+        .into_iter()
+        .map(|k| (k, facts["by_status"][k].as_f64().unwrap_or(0.0)))
+        .collect();
+    gauge(
+        &mut out,
+        "memd_facts",
+        "Facts by status.",
+        "status",
+        &by_status,
+    );
+    let x = &facts["extraction"];
+    let outcomes: Vec<(&str, f64)> = [
+        "proposed",
+        "added",
+        "superseded",
+        "duplicates",
+        "echoes",
+        "refused",
+    ]
+    .into_iter()
+    .map(|k| (k, x[k].as_f64().unwrap_or(0.0)))
+    .collect();
+    gauge(
+        &mut out,
+        "memd_fact_extraction",
+        "Facts the dream cycle's extraction proposed, and what became of them.",
+        "outcome",
+        &outcomes,
     );
     let fw = firewall_status(&state).await?;
     gauge(

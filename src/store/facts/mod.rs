@@ -39,7 +39,7 @@ use super::{Store, StoreError};
 
 pub(crate) use read::{FACT_COLUMNS, live_slot_holder, row_to_fact};
 pub(crate) use read::{fact_embedding_backlog, pending_fact_embeddings};
-pub(crate) use read::{facts_by_id, load_fact_vectors, search_facts};
+pub(crate) use read::{facts_by_id, load_fact_vectors, search_facts, slot_facts};
 pub(crate) use write::create as create_in;
 pub(super) use write::forget as forget_row;
 pub(crate) use write::set_fact_embeddings;

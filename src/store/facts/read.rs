@@ -165,6 +165,29 @@ pub(crate) fn search_facts(
     Ok(ids)
 }
 
+/// Facts holding `slot` that the belief holds, the latest valid first.
+pub(crate) fn slot_facts(
+    conn: &Connection,
+    namespace: &str,
+    slot: &str,
+    belief: Belief,
+    limit: usize,
+) -> Result<Vec<i64>, StoreError> {
+    let sql = format!(
+        "SELECT f.id FROM facts f WHERE f.namespace = ?1 AND f.slot = ?2 AND {} AND ?4 = ?4
+         ORDER BY f.valid_from DESC, f.id DESC LIMIT ?3",
+        belief.clause(4)
+    );
+    let ids = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![namespace, slot, limit as i64, belief.instant()],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
 /// Never-embedded facts first, then those holding another model's vector
 /// (one index lookup each, as for items).
 pub(crate) fn pending_fact_embeddings(
