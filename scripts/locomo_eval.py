@@ -11,13 +11,16 @@ the top k) and hit@10 per category and overall.
 
   scripts/locomo_eval.py --socket PATH FILE [--mode hybrid|lexical|vector]...
       [--json] [--skip-import] [--rrf-k K --fts-weight W --vector-weight W]
-      [--dream] [--context 2000,4000]
+      [--dream] [--context 2000,4000] [--with-facts]
 
 --dream runs a forced dream pass until caught up over each conversation's
 namespace (and reports its time); --context B,... asks POST /v1/context for
 every question at each budget, with the dream tiers and without them, and
 reports answer containment: the share of questions whose normalised gold
-answer appears in the pack's text.
+answer appears in the pack's text. --with-facts adds a row per mode that
+recalls with the fact tier among the tiers: a fact hit counts as the turns
+its provenance's ext_ids name (so R@10 with facts sits beside R@10 without);
+run it after facts exist (--dream, or an earlier pass).
 
 Standard library only. Re-running is safe: the import is idempotent (ext_id).
 """
@@ -135,9 +138,29 @@ def evidence(qa, valid):
     return ids
 
 
-def evaluate(memd, data, mode, overrides):
+def fact_ext_ids(memd, hit, cache):
+    """The dia_ids a fact hit stands for: its provenance's ext_ids (from the
+    hit when recall carries them, else from GET /v1/facts/{id}, once)."""
+    prov = hit.get("provenance")
+    if not isinstance(prov, dict):
+        if hit["id"] not in cache:
+            cache[hit["id"]] = memd.call("GET", f'/v1/facts/{hit["id"]}')["fact"].get("provenance") or {}
+        prov = cache[hit["id"]]
+    return list(prov.get("ext_ids") or [])
+
+
+def hit_ext_ids(memd, hit, cache):
+    """The turns one recall hit counts as: a fact its provenance's, a turn its own."""
+    if hit["tier"] == "fact":
+        return fact_ext_ids(memd, hit, cache)
+    return [hit["ext_id"]] if hit.get("ext_id") else []
+
+
+def evaluate(memd, data, mode, overrides, with_facts=False):
     per = {}
     latencies = []
+    cache = {}
+    fact_hits = 0
     for conv in data:
         valid = {t["dia_id"] for _, _, turns in sessions(conv) for t in turns}
         for qa in conv["qa"]:
@@ -148,15 +171,18 @@ def evaluate(memd, data, mode, overrides):
             if not gold:
                 continue
             body = {"query": qa["question"], "k": 10, "namespace": namespace(conv), "mode": mode,
-                    "tiers": ["exchange"]}
+                    "tiers": ["exchange", "fact"] if with_facts else ["exchange"]}
             body.update(overrides)
             t0 = time.perf_counter()
             res = memd.call("POST", "/v1/recall", body)
             latencies.append((time.perf_counter() - t0) * 1000)
-            got = [r["ext_id"] for r in res["results"]]
-            r5 = len(gold & set(got[:5])) / len(gold)
-            r10 = len(gold & set(got[:10])) / len(gold)
-            hit = 1.0 if gold & set(got[:10]) else 0.0
+            # Rank by hit; a fact stands for every turn its provenance names.
+            got = [set(hit_ext_ids(memd, r, cache)) for r in res["results"]]
+            fact_hits += sum(1 for r in res["results"][:10] if r["tier"] == "fact")
+            top5, top10 = set().union(*got[:5]), set().union(*got[:10])
+            r5 = len(gold & top5) / len(gold)
+            r10 = len(gold & top10) / len(gold)
+            hit = 1.0 if gold & top10 else 0.0
             for key in (CATEGORIES[cat], "overall"):
                 s = per.setdefault(key, [0, 0.0, 0.0, 0.0])
                 s[0] += 1
@@ -166,6 +192,8 @@ def evaluate(memd, data, mode, overrides):
     table = {k: {"n": v[0], "recall@5": v[1] / v[0], "recall@10": v[2] / v[0], "hit@10": v[3] / v[0]}
              for k, v in per.items()}
     latencies.sort()
+    if with_facts:
+        table["fact_hits_per_query"] = fact_hits / max(table["overall"]["n"], 1)
     table["latency_ms"] = {"p50": latencies[len(latencies) // 2],
                            "p95": latencies[int(len(latencies) * 0.95)]}
     return table
@@ -184,9 +212,12 @@ def run_dream(memd, data):
         r = memd.call("POST", "/v1/dream", {"namespace": ns, "force": True,
                                              "until_caught_up": True, "wait": True})
         runs = r["runs"]
-        out[ns] = {"passes": len(runs),
-                   "gists": sum(1 for x in runs for a in x["actions"] if a["action"] == "gist"),
-                   "took_ms": sum(x["took_ms"] for x in runs)}
+        actions = {}
+        for x in runs:
+            for act in x["actions"] or []:
+                actions[act["action"]] = actions.get(act["action"], 0) + 1
+        out[ns] = {"passes": len(runs), "gists": actions.get("gist", 0), "actions": actions,
+                   "took_ms": sum(x["took_ms"] or 0 for x in runs)}
     out["wall_s"] = time.time() - t0
     return out
 
@@ -229,6 +260,8 @@ def main():
     ap.add_argument("--max-terms", type=int)
     ap.add_argument("--dream", action="store_true")
     ap.add_argument("--context", help="comma-separated budgets, e.g. 2000,4000")
+    ap.add_argument("--with-facts", action="store_true",
+                    help="also recall with the fact tier (a fact counts as its provenance's turns)")
     a = ap.parse_args()
     data = json.load(open(a.file))
     memd = Memd(a.socket)
@@ -267,18 +300,23 @@ def main():
     results = {}
     for mode in a.mode or ["hybrid", "lexical", "vector"]:
         results[mode] = evaluate(memd, data, mode, overrides)
+        if a.with_facts:
+            results[mode + "+facts"] = evaluate(memd, data, mode, overrides, with_facts=True)
     if a.json:
         print(json.dumps({"file": a.file, "overrides": overrides, "results": results, "dream": dream}))
         return
     cols = ["overall", "multi-hop", "temporal", "open-domain", "single-hop"]
-    print(f"{'mode':8} {'R@5':>6} {'R@10':>6} {'hit@10':>7}  " + " ".join(f"{'R@10 ' + c:>18}" for c in cols[1:])
+    print(f"{'mode':14} {'R@5':>6} {'R@10':>6} {'hit@10':>7}  " + " ".join(f"{'R@10 ' + c:>18}" for c in cols[1:])
           + "   p50 ms  p95 ms")
     for mode, t in results.items():
         o = t["overall"]
         cats = " ".join(f'{t.get(c, {}).get("recall@10", 0):>18.3f}' for c in cols[1:])
-        print(f"{mode:8} {o['recall@5']:6.3f} {o['recall@10']:6.3f} {o['hit@10']:7.3f}  {cats}"
+        print(f"{mode:14} {o['recall@5']:6.3f} {o['recall@10']:6.3f} {o['hit@10']:7.3f}  {cats}"
               f"   {t['latency_ms']['p50']:6.1f}  {t['latency_ms']['p95']:6.1f}")
     print(f"queries: {results[next(iter(results))]['overall']['n']}")
+    for mode, t in results.items():
+        if "fact_hits_per_query" in t:
+            print(f"{mode}: {t['fact_hits_per_query']:.2f} fact hits in the top 10 per query")
 
 
 if __name__ == "__main__":
