@@ -558,10 +558,93 @@ fn fake_llm(script: Vec<Answer>) -> FakeLlm {
     }
 }
 
+/// The openai provider against `url`; fact extraction (its own LLM call
+/// per session) off unless `extract`, so the scripts below see only the
+/// consolidation calls.
 fn openai_config(url: &str, extra: &str) -> String {
+    openai_config_extracting(url, extra, false)
+}
+
+fn openai_config_extracting(url: &str, extra: &str, extract: bool) -> String {
     format!(
-        "{HASH}[dream]\nenabled = false\nprovider = \"openai\"\nmax_attempts = 2\n{extra}\n[dream.openai]\nbase_url = \"{url}\"\nmodel = \"fake\"\nmax_retries = 1\ntimeout_s = 20\n"
+        "{HASH}[dream]\nenabled = false\nprovider = \"openai\"\nmax_attempts = 2\n{extra}\n[dream.openai]\nbase_url = \"{url}\"\nmodel = \"fake\"\nmax_retries = 1\ntimeout_s = 20\n[learn]\nextract = {extract}\n"
     )
+}
+
+#[test]
+fn openai_provider_extracts_facts_under_a_schema_and_retries_bad_answers() {
+    // Pass 1: gist, an unusable facts answer, era, profile, narrative.
+    // Pass 2: the facts call again, answered properly.
+    let llm = fake_llm(vec![
+        Answer::Text("Ana talked about work, food, hiking and Japan."),
+        Answer::Text("Ana is a nurse."),
+        Answer::Text("A month of plans."),
+        Answer::Json("{\"summary\": \"Ana is a nurse.\", \"facts\": []}"),
+        Answer::Text("Ana keeps planning."),
+        Answer::Json(
+            r#"{"add": [{"text": "Ana loves hiking in the mountains.", "subject": "Ana", "kind": "preference", "slot": "hobby", "turn": 3}],
+                "supersede": [{"id": 1, "text": "Ana works as a nurse at the city hospital.", "subject": "Ana", "kind": "user_profile", "slot": "job_title", "turn": 1}]}"#,
+        ),
+    ]);
+    let d = Daemon::start(&openai_config_extracting(&llm.url, "", true));
+    let (code, old) = d.post(
+        "/v1/facts",
+        &json!({"namespace": "llm", "text": "Ana is a teacher.", "subject": "Ana", "slot": "job_title", "kind": "user_profile"}),
+    );
+    assert_eq!(code, 201, "{old}");
+    four_turns(&d, "llm-f", "llm");
+    let v = dream(&d, json!({"namespace": "llm", "force": true, "wait": true}));
+    let errors = v["runs"][0]["errors"].to_string();
+    assert!(errors.contains("facts llm-f"), "{v}");
+    let live = |d: &Daemon| d.get("/v1/facts?namespace=llm").1["facts"].clone();
+    assert_eq!(
+        live(&d).as_array().unwrap().len(),
+        1,
+        "only the client's fact"
+    );
+
+    let v = dream(&d, json!({"namespace": "llm", "force": true, "wait": true}));
+    let facts = v["runs"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "facts")
+        .cloned()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(
+        (facts["added"].as_i64(), facts["superseded"].as_i64()),
+        (Some(2), Some(1)),
+        "{v}"
+    );
+    let (_, old) = d.get("/v1/facts/1");
+    assert_eq!(old["fact"]["status"], "superseded", "{old}");
+    let texts: Vec<String> = live(&d)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        texts.contains(&"Ana works as a nurse at the city hospital.".to_owned()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"Ana loves hiking in the mountains.".to_owned()),
+        "{texts:?}"
+    );
+    // The request: a JSON schema, the known fact by id, numbered turns.
+    let bodies = llm.bodies.lock().unwrap().clone();
+    let last = bodies.last().unwrap();
+    assert_eq!(last["response_format"]["type"], "json_schema", "{last}");
+    let prompt = last["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        prompt.contains("id 1: Ana is a teacher. (slot job_title)"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("[1] ") && prompt.contains("Ana: I work as a nurse"),
+        "{prompt}"
+    );
 }
 
 #[test]

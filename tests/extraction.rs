@@ -223,5 +223,8 @@ fn extraction_supersedes_guards_and_forgets() {
         .map(|l| l["row"]["text"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert!(exported.iter().any(|t| t.contains("Porto")), "{exported:?}");
-    assert!(!exported.iter().any(|t| t.contains("Lisbon")), "{exported:?}");
+    assert!(
+        !exported.iter().any(|t| t.contains("Lisbon")),
+        "{exported:?}"
+    );
 }
