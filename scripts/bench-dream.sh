@@ -6,7 +6,8 @@
 #
 #   scripts/bench-dream.sh [SESSIONS] [TURNS] [-- extra `memd-bench dream` flags]
 #   EMBED=local MODEL_DIR=target/models/all-MiniLM-L6-v2 scripts/bench-dream.sh 1000
-# (EMBED: the embed.provider to run with; default hash.)
+# (EMBED: the embed.provider to run with; default hash. EXTRACT=false turns
+# fact extraction off, for the pass without it.)
 #
 # Gist quality on LoCoMo (in process, no daemon):
 #   target/release/memd-bench gists ../shared/data/locomo/locomo-dev.json --model-dir DIR
@@ -34,6 +35,8 @@ ${MODEL_DIR:+model_dir = \"$MODEL_DIR\"}
 enabled = false
 max_pass_s = 3600
 max_sessions_per_pass = 1000
+[learn]
+extract = ${EXTRACT:-true}
 TOML
 "$BIN" daemon --config "$TMP/memd.toml" 2> "$TMP/daemon.log" &
 PID=$!

@@ -72,7 +72,20 @@ pub fn sense(ns: &str, rows: BacklogRows, cfg: &DreamConfig, now_ms: i64) -> Bac
         namespace: ns.to_owned(),
         ..Default::default()
     };
-    for s in rows.sessions {
+    let sessions = rows.sessions;
+    // Extraction reads sessions oldest first (see `sense_facts`); the other
+    // lists keep the least recently active first.
+    let mut by_start: Vec<(i64, String)> = sessions
+        .iter()
+        .map(|s| (s.first_at, s.session_id.clone()))
+        .collect();
+    by_start.sort();
+    let rank: std::collections::HashMap<String, usize> = by_start
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, id))| (id, i))
+        .collect();
+    for s in sessions {
         b.sessions += 1;
         b.turns += s.turns;
         b.max_exchange_id = b.max_exchange_id.max(s.max_exchange_id);
@@ -97,6 +110,10 @@ pub fn sense(ns: &str, rows: BacklogRows, cfg: &DreamConfig, now_ms: i64) -> Bac
     }
 
     // Gists by month against the eras.
+    let order = |id: &String| rank.get(id).copied().unwrap_or(usize::MAX);
+    b.facts_due.sort_by_key(order);
+    b.facts_dirty.sort_by_key(order);
+
     let mut gist_months: BTreeMap<String, i64> = BTreeMap::new();
     for m in rows.gist_months {
         b.gists += m.count as usize;
@@ -212,6 +229,7 @@ mod tests {
             facts_new: 0,
             facts_attempts: 0,
             facts_failed_upto: 0,
+            first_at: 0,
         }
     }
 

@@ -114,12 +114,25 @@ pub fn split_sentences(text: &str) -> Vec<String> {
             continue;
         }
         cur.push(c);
-        if matches!(c, '.' | '!' | '?') && chars.get(i + 1).is_none_or(|n| n.is_whitespace()) {
+        if matches!(c, '.' | '!' | '?')
+            && chars.get(i + 1).is_none_or(|n| n.is_whitespace())
+            && !(c == '.' && ends_with_abbreviation(&cur))
+        {
             push_trimmed(&mut out, &mut cur);
         }
     }
     push_trimmed(&mut out, &mut cur);
     out
+}
+
+/// "St. Brendan's", "Dr. Ortiz": a title's full stop ends no sentence.
+fn ends_with_abbreviation(cur: &str) -> bool {
+    const ABBR: &[&str] = &[
+        "St.", "Dr.", "Mr.", "Mrs.", "Ms.", "Mt.", "Jr.", "Sr.", "Prof.", "vs.", "etc.", "e.g.",
+        "i.e.",
+    ];
+    let last = cur.rsplit(char::is_whitespace).next().unwrap_or("");
+    ABBR.contains(&last)
 }
 
 fn push_trimmed(out: &mut Vec<String>, cur: &mut String) {

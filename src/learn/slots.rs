@@ -78,6 +78,16 @@ pub const SLOTS: &[SlotDef] = &[
         ],
     },
     SlotDef {
+        name: "gym",
+        kind: FactKind::UserProfile,
+        cues: &[
+            "gym", "gyms", "fitness", "crossfit", "club", "membership", "trainers", "member of",
+            "signed up at", "first class at", "studio",
+        ],
+        values: &[],
+        query_cues: &["gym", "club", "train", "fitness"],
+    },
+    SlotDef {
         name: "employer",
         kind: FactKind::UserProfile,
         cues: &[
@@ -139,7 +149,8 @@ pub const SLOTS: &[SlotDef] = &[
             "vegan", "vegetarian", "keto", "ketogenic", "pescatarian", "paleo", "carnivore",
             "whole30", "low-fodmap", "fodmap", "gluten-free", "dairy-free", "plant-based",
             "flexitarian", "mediterranean", "intermittent fasting", "low-carb", "raw food",
-            "macrobiotic", "atkins",
+            "macrobiotic", "atkins", "fruitarian", "pescetarian", "halal",
+            "kosher", "lactose-free", "sugar-free", "low-sugar", "zero-carb", "dash diet",
         ],
         query_cues: &["diet", "eat", "eating"],
     },
@@ -152,16 +163,6 @@ pub const SLOTS: &[SlotDef] = &[
         ],
         values: &[],
         query_cues: &["band", "music", "listen", "artist"],
-    },
-    SlotDef {
-        name: "gym",
-        kind: FactKind::UserProfile,
-        cues: &[
-            "gym", "gyms", "fitness", "crossfit", "club", "membership", "trainers", "member of",
-            "signed up at", "first class at", "studio",
-        ],
-        values: &[],
-        query_cues: &["gym", "club", "train", "fitness"],
     },
     SlotDef {
         name: "course",
@@ -177,7 +178,7 @@ pub const SLOTS: &[SlotDef] = &[
         name: "hobby",
         kind: FactKind::Preference,
         cues: &[
-            "hobby", "took up", "taken up", "take up", "into", "all about", "hooked", "weekends",
+            "hobby", "new hobby", "my hobby", "took up", "taken up", "take up", "into", "all about", "hooked", "weekends",
             "picked up", "started",
         ],
         values: &[],

@@ -86,7 +86,7 @@ impl RecallEngine {
                     slot: scope
                         .facts
                         .and(crate::learn::slots::query_slot(&q.query))
-                        .map(|d| d.name.to_owned()),
+                        .map(|d| (d.name.to_owned(), super::rank::entities(&q.query))),
                     limit: scope.n,
                 },
                 self.df_cache.clone(),

@@ -224,7 +224,7 @@ fn fact_hit(f: Fact, score: f64, explain: Explain) -> RecallHit {
 
 /// Capitalised words of the query other than its first word: the people,
 /// places and things it names.
-fn entities(query: &str) -> Vec<String> {
+pub(super) fn entities(query: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (i, w) in query
         .split(|c: char| !c.is_alphanumeric() && c != '\'')

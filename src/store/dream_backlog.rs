@@ -25,6 +25,9 @@ pub struct SessionProgress {
     pub failed_upto: i64,
     /// Turns after the fact-extraction cursor.
     pub facts_new: i64,
+    /// The session's first turn (extraction reads sessions in this order,
+    /// so a slot's values arrive as they happened).
+    pub first_at: i64,
     /// Failed extractions in a row, and the last turn they covered.
     pub facts_attempts: i64,
     pub facts_failed_upto: i64,
@@ -157,7 +160,8 @@ fn backlog_rows(conn: &Connection, ns: &str, texts: usize) -> Result<BacklogRows
                 sum(e.id > coalesce(g.last_exchange_id, 0)),
                 g.last_exchange_id IS NOT NULL,
                 coalesce(a.attempts, 0), coalesce(a.upto_exchange_id, 0),
-                sum(e.id > coalesce(c.upto, 0)), coalesce(c.attempts, 0), coalesce(c.failed_upto, 0)
+                sum(e.id > coalesce(c.upto, 0)), coalesce(c.attempts, 0), coalesce(c.failed_upto, 0),
+                min(e.created_at)
          FROM sessions s
          JOIN exchanges e ON e.session_id = s.id
          LEFT JOIN gists g ON g.session_id = s.id
@@ -181,6 +185,7 @@ fn backlog_rows(conn: &Connection, ns: &str, texts: usize) -> Result<BacklogRows
                 facts_new: r.get(8)?,
                 facts_attempts: r.get(9)?,
                 facts_failed_upto: r.get(10)?,
+                first_at: r.get(11)?,
             })
         })?
         .collect::<Result<_, _>>()?;

@@ -289,6 +289,43 @@ fn ext_ids(c: &Connection, ids: &[i64]) -> Result<Vec<String>, StoreError> {
     Ok(out)
 }
 
+/// Files `fact` (just created, live, without a vector yet) into its slot's
+/// history at `at`: superseded by the first version that began after it,
+/// and superseding the version before it, whose validity now ends at `at`.
+fn into_history(conn: &Connection, fact: &Fact, slot: &str, at: i64) -> Result<(), StoreError> {
+    let subject = fact.subject.as_deref().unwrap_or_default();
+    let next: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, valid_from FROM facts WHERE namespace = ?1 AND subject = ?2 AND slot = ?3
+               AND status IN ('active', 'superseded') AND id != ?4 AND valid_from > ?5
+             ORDER BY valid_from, id LIMIT 1",
+        )?
+        .query_row(params![fact.namespace, subject, slot, fact.id, at], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let Some((next_id, next_from)) = next else {
+        return Ok(());
+    };
+    let now = crate::time::now_ms();
+    conn.execute(
+        "UPDATE facts SET valid_to = ?2 WHERE namespace = ?3 AND subject = ?4 AND slot = ?5
+           AND superseded_by = ?6 AND id != ?1 AND valid_from <= ?7",
+        params![fact.id, at, fact.namespace, subject, slot, next_id, at],
+    )?;
+    conn.execute(
+        "UPDATE facts SET superseded_by = ?1 WHERE namespace = ?2 AND subject = ?3 AND slot = ?4
+           AND superseded_by = ?5 AND id != ?1 AND valid_from <= ?6",
+        params![fact.id, fact.namespace, subject, slot, next_id, at],
+    )?;
+    conn.execute(
+        "UPDATE facts SET status = 'superseded', valid_to = ?2, retired_at = ?3,
+           superseded_by = ?4, updated_at = ?3 WHERE id = ?1",
+        params![fact.id, next_from, now, next_id],
+    )?;
+    Ok(())
+}
+
 fn apply(
     ctx: &mut WriteCtx<'_>,
     batch: ExtractionBatch,
@@ -345,13 +382,21 @@ fn apply(
             }
             continue;
         }
+        // Where the fact goes in its slot's history: it replaces the live
+        // holder, or, stated before the holder began (sessions read out of
+        // order), it is an earlier version and slots in behind it.
+        let mut earlier_than: Option<(String, i64)> = None;
         let target = match f.supersedes {
             Some(id) => known.iter().find(|k| k.id == id && live(k)).map(|k| k.id),
             None => match &f.slot {
-                Some(slot) => live_slot_holder(conn, &batch.namespace, &f.subject, slot)?
-                    // Never let an older statement replace a newer one.
-                    .filter(|k| k.valid_from <= f.valid_from)
-                    .map(|k| k.id),
+                Some(slot) => match live_slot_holder(conn, &batch.namespace, &f.subject, slot)? {
+                    Some(k) if k.valid_from <= f.valid_from => Some(k.id),
+                    Some(_) => {
+                        earlier_than = Some((slot.clone(), f.valid_from));
+                        None
+                    }
+                    None => None,
+                },
                 None => None,
             },
         };
@@ -396,7 +441,13 @@ fn apply(
                     }
                 }
                 out.added.push(created.fact.id);
-                known.insert(0, created.fact);
+                let mut fact = created.fact;
+                if let (Some((slot, at)), false) = (&earlier_than, batch.candidate) {
+                    into_history(ctx.conn, &fact, slot, *at)?;
+                    fact.status = FactStatus::Superseded;
+                    fact.retired_at = Some(crate::time::now_ms());
+                }
+                known.insert(0, fact);
             }
             Err(_) => refused += 1,
         }

@@ -28,11 +28,12 @@ pub struct LexicalQuery {
     pub item_tiers: Vec<Tier>,
     /// Search facts too, those this belief holds.
     pub facts: Option<Belief>,
-    /// The slot the query asks about: the facts holding it (as the belief
-    /// sees them) join the lexical list after its matches, so a question
-    /// that shares no word with the answer ("what car …" / "… picked up a
-    /// Kia Niro") still finds it.
-    pub slot: Option<String>,
+    /// The slot the query asks about, and the names it mentions: the facts
+    /// holding the slot (as the belief sees them; those whose subject the
+    /// query names first) lead the lexical list. They are the question's
+    /// best lexical answer even when they share no word with it ("what car
+    /// …" / "… picked up a Kia Niro").
+    pub slot: Option<(String, Vec<String>)>,
     pub limit: usize,
 }
 
@@ -76,14 +77,19 @@ impl Search for Store {
             let items = search_items(c, &expr, &q.item_tiers, &q.namespace, q.limit)?;
             let facts = match q.facts {
                 Some(belief) => {
-                    let mut f = search_facts(c, &expr, &q.namespace, belief, q.limit)?;
-                    if let Some(slot) = &q.slot {
-                        for id in slot_facts(c, &q.namespace, slot, belief, q.limit)? {
-                            if !f.contains(&id) {
-                                f.push(id);
-                            }
+                    let matched = search_facts(c, &expr, &q.namespace, belief, q.limit)?;
+                    let mut f = match &q.slot {
+                        Some((slot, names)) => {
+                            slot_facts(c, &q.namespace, slot, names, belief, q.limit)?
+                        }
+                        None => Vec::new(),
+                    };
+                    for id in matched {
+                        if !f.contains(&id) {
+                            f.push(id);
                         }
                     }
+                    f.truncate(q.limit.max(1));
                     f
                 }
                 None => Vec::new(),

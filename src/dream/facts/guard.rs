@@ -93,7 +93,7 @@ const OTHERS: &[&str] = &[
     "friend", "friends", "brother", "sister", "mom", "mum", "mother", "dad", "father", "parents",
     "cousin", "aunt", "uncle", "neighbour", "neighbor", "neighbours", "neighbors", "colleague",
     "coworker", "boss", "buddy", "roommate", "flatmate", "grandma", "grandpa", "grandmother",
-    "grandfather", "niece", "nephew", "sibling", "in-laws", "someone", "somebody", "everyone",
+    "grandfather", "niece", "nephew", "sibling", "in-laws", "someone", "somebody",
 ];
 
 /// The kin a slot itself is about ("my kid goes to …" is the speaker's).
@@ -108,22 +108,24 @@ fn own_kin(def: &SlotDef) -> &'static [&'static str] {
 /// Whether the sentence is about the speaker or someone they mention:
 /// "my sister lives in Oslo", "my friend's iPhone", "someone at work
 /// suggested …".
-pub fn subject(sentence: &str, ws: &[String], def: &SlotDef) -> Subject {
+pub fn subject(ws: &[String], def: &SlotDef) -> Subject {
     let kin = own_kin(def);
+    let opens_with = |i: usize| {
+        // The sentence's subject: its first words ("my sister …", "my
+        // running buddy …", "someone at work …").
+        i == 0 || (i <= 2 && matches!(ws[0].as_str(), "my" | "our" | "a"))
+    };
     for (i, w) in ws.iter().enumerate() {
         let base = w.trim_end_matches("'s");
-        let is_other = OTHERS.contains(&base) && !kin.contains(&base);
-        if !is_other {
+        if !OTHERS.contains(&base) || kin.contains(&base) {
             continue;
         }
-        // "my sister …", "my friend's …", "someone …" as the subject, or
-        // "… for a friend": someone else's.
-        let owned = i > 0 && matches!(ws[i - 1].as_str(), "my" | "our" | "a" | "his" | "her");
-        if owned || i == 0 || w.ends_with("'s") || base == "someone" || base == "somebody" {
+        // "… my friend's iPhone", "… my neighbour's kids": theirs.
+        let possessed = w.ends_with("'s") && i > 0 && matches!(ws[i - 1].as_str(), "my" | "our");
+        if opens_with(i) || possessed {
             return Subject::Other;
         }
     }
-    let _ = sentence;
     Subject::Speaker
 }
 
@@ -147,7 +149,9 @@ pub fn hypothetical(ws: &[String]) -> bool {
         "if only",
         "would love",
         "i'd love",
-        "wish",
+        "i wish",
+        "wish i",
+        "wish we",
         "someday",
         "one day",
         "maybe",
@@ -215,6 +219,23 @@ const CALENDAR: &[&str] = &[
     "saturday", "sunday",
 ];
 
+/// Whether the sentence's first word reads as a name: followed by a comma,
+/// "and I", or one of the verbs a named subject takes.
+fn opens_as_name(sentence: &str, raw: &[&str]) -> bool {
+    let after = sentence.trim_start().split_once(char::is_whitespace).map(|x| x.1);
+    let first = raw.first().copied().unwrap_or("");
+    if sentence.trim_start()[first.len().min(sentence.trim_start().len())..].starts_with(',') {
+        return true;
+    }
+    let next = raw.get(1).map(|w| w.to_lowercase()).unwrap_or_default();
+    let _ = after;
+    matches!(
+        next.as_str(),
+        "is" | "was" | "has" | "had" | "and" | "my" | "asked" | "says" | "said" | "went" | "woke"
+            | "loves" | "cooked" | "got" | "came" | "moved" | "joined" | "started"
+    )
+}
+
 /// Whether the sentence carries a value for the slot: a name (a capitalised
 /// word that is not the speaker, a sentence start or a calendar word), a
 /// number, or a word of the slot's own vocabulary.
@@ -230,12 +251,15 @@ pub fn has_value(def: &SlotDef, sentence: &str, speaker: &str) -> bool {
     let named = raw.iter().enumerate().any(|(i, w)| {
         let w = w.trim_end_matches("'s");
         let lower = w.to_lowercase();
-        w.chars().next().is_some_and(char::is_uppercase)
+        let name_like = w.chars().next().is_some_and(char::is_uppercase)
             && w != "I"
             && !w.starts_with("I'")
             && w != speaker
-            && !CALENDAR.contains(&lower.as_str())
-            && (i > 0 || !STARTERS.contains(&lower.as_str()))
+            && !CALENDAR.contains(&lower.as_str());
+        // A sentence's first word is capitalised anyway: a name only when
+        // a verb or an apposition follows ("Bramble woke me", "Noor, my
+        // partner, …"), never "Keep up the good work".
+        name_like && (i > 0 || (!STARTERS.contains(&lower.as_str()) && opens_as_name(sentence, &raw)))
     });
     if named {
         return true;
@@ -293,7 +317,7 @@ mod tests {
 
     #[test]
     fn someone_elses_slot() {
-        let s = |t: &str, slot_name: &str| subject(t, &words(t), slot(slot_name).unwrap());
+        let s = |t: &str, slot_name: &str| subject(&words(t), slot(slot_name).unwrap());
         assert_eq!(s("My sister lives in Oslo.", "residence"), Subject::Other);
         assert_eq!(
             s("My friend's iPhone 15 has a cracked screen.", "phone"),

@@ -77,6 +77,13 @@ pub fn rewrite(sentence: &str, name: &str) -> String {
                 k += 1;
                 Some(who.to_owned())
             }
+            // "Rafael and I broke up": a plural subject keeps its verb.
+            "I" if k > 1
+                && word(k - 1) == "and"
+                && word(k - 2).chars().next().is_some_and(char::is_uppercase) =>
+            {
+                Some(lower_name.to_owned())
+            }
             "I" => {
                 let (verb_k, verb) = if ADVERBS.contains(&next) {
                     (k + 2, word(k + 2))

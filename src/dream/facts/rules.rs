@@ -60,8 +60,9 @@ pub fn extract(turns: &[Turn], cap: usize) -> Vec<Proposal> {
             if let Some(def) = slots::statement_slot(&ws)
                 && guard::has_value(def, &s, &t.speaker)
             {
-                let subject = guard::subject(&s, &ws, def);
-                if subject == Subject::Speaker && !guard::hypothetical(&ws) {
+                let subject = guard::subject(&ws, def);
+                if subject == Subject::Speaker && !guard::hypothetical(&ws) && !guard::addressed(&ws)
+                {
                     slotted.push((pos, proposal(t, &name, &s, Some(def))));
                     continue;
                 }
@@ -251,5 +252,54 @@ mod tests {
         );
         assert_eq!(f.len(), 1);
         assert!(f[0].text.contains("swimming"), "{f:?}");
+    }
+}
+
+/// Prints what the rules make of every turn of a LoCoMo-format file that
+/// carries `updates` (the knowledge-updates set): its evidence and
+/// distractor turns, with the slot each got. A tool for reading, not a
+/// test: `MEMD_KU=…/dev.json cargo test --lib ku_dump -- --ignored --nocapture`.
+#[cfg(test)]
+mod ku_dump {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    #[ignore]
+    fn ku_dump() {
+        let path = std::env::var("MEMD_KU").expect("MEMD_KU=path to dev.json");
+        let data: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        for s in data.as_array().unwrap() {
+            let conv = &s["conversation"];
+            let mut by_dia = std::collections::HashMap::new();
+            for (k, v) in conv.as_object().unwrap() {
+                if k.starts_with("session_") && v.is_array() {
+                    for t in v.as_array().unwrap() {
+                        by_dia.insert(t["dia_id"].as_str().unwrap().to_owned(), t.clone());
+                    }
+                }
+            }
+            let show = |tag: &str, slot: &str, dia: &str| {
+                let t = &by_dia[dia];
+                let turn = Turn::new(1, "user", &format!("{}: {}", t["speaker"].as_str().unwrap(), t["text"].as_str().unwrap()), None, 0);
+                let f = extract(&[turn], 12);
+                let got: Vec<String> = f.iter().map(|p| format!("{:?} {}", p.slot, p.text)).collect();
+                let ok = f.iter().any(|p| p.slot.as_deref() == Some(slot));
+                println!("{tag} {slot} {} | {} -> {got:?}", if ok == (tag == "H") { "ok " } else { "BAD" }, t["text"]);
+            };
+            for u in s["updates"].as_array().unwrap() {
+                let slot = match u["slot"].as_str().unwrap() { "city" => "residence", x => x };
+                for h in u["history"].as_array().unwrap() {
+                    for e in h["evidence"].as_array().unwrap() {
+                        show("H", slot, e.as_str().unwrap());
+                    }
+                }
+                for x in u["distractors"].as_array().unwrap() {
+                    for e in x["evidence"].as_array().unwrap() {
+                        show("D", slot, e.as_str().unwrap());
+                    }
+                }
+            }
+        }
     }
 }

@@ -165,27 +165,32 @@ pub(crate) fn search_facts(
     Ok(ids)
 }
 
-/// Facts holding `slot` that the belief holds, the latest valid first.
+/// Facts holding `slot` that the belief holds: those whose subject is one
+/// of `names` first, then the latest valid first.
 pub(crate) fn slot_facts(
     conn: &Connection,
     namespace: &str,
     slot: &str,
+    names: &[String],
     belief: Belief,
     limit: usize,
 ) -> Result<Vec<i64>, StoreError> {
     let sql = format!(
-        "SELECT f.id FROM facts f WHERE f.namespace = ?1 AND f.slot = ?2 AND {} AND ?4 = ?4
+        "SELECT f.id, f.subject FROM facts f WHERE f.namespace = ?1 AND f.slot = ?2 AND {} AND ?4 = ?4
          ORDER BY f.valid_from DESC, f.id DESC LIMIT ?3",
         belief.clause(4)
     );
-    let ids = conn
+    let rows: Vec<(i64, Option<String>)> = conn
         .prepare_cached(&sql)?
         .query_map(
             params![namespace, slot, limit as i64, belief.instant()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect::<Result<_, _>>()?;
-    Ok(ids)
+    let named = |s: &Option<String>| s.as_ref().is_some_and(|s| names.contains(s));
+    let (mut ids, rest): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, s)| named(s));
+    ids.extend(rest);
+    Ok(ids.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Never-embedded facts first, then those holding another model's vector
