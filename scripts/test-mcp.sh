@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `memd mcp` under the official MCP Python SDK's client (tests/mcp/): a
+# `memd mcp` under the official MCP Python SDK's client (tests/mcp/), over
+# stdio and over Streamable HTTP (`--http` on 127.0.0.1 with a token): a
 # venv in target/mcp-venv with `mcp` and pytest, a real daemon on a temp
 # config (hash embedder, temp data dir and socket), then pytest.
 # scripts/test.sh runs it after the cargo tests; extra arguments go to pytest.

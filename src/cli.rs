@@ -25,8 +25,9 @@ pub enum Command {
     },
     /// Talk to a running daemon over its socket.
     Ctl(CtlArgs),
-    /// Serve the Model Context Protocol on stdin/stdout for an agent app
-    /// (Claude Desktop, Cursor, …), bridging to the running daemon.
+    /// Serve the Model Context Protocol for an agent app (Claude Desktop,
+    /// Cursor, …) on stdin/stdout, or Streamable HTTP on loopback with
+    /// --http, bridging to the running daemon.
     Mcp(McpArgs),
     /// Validate the configuration and print it with every default filled in.
     CheckConfig {
@@ -82,6 +83,15 @@ pub struct McpArgs {
     /// a timeout.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout_s: u64,
+    /// Serve Streamable HTTP at this loopback address (e.g. 127.0.0.1:8765;
+    /// port 0 picks a free one) instead of stdio; clients must send the
+    /// bearer token.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// File holding the bearer token for --http (owner-only, e.g. mode
+    /// 0600); without it the token is taken from $MEMD_MCP_TOKEN.
+    #[arg(long, value_name = "PATH", requires = "http")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

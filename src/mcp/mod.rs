@@ -1,6 +1,8 @@
 //! `memd mcp`: a Model Context Protocol server on stdin/stdout, built on the
 //! official Rust SDK (`rmcp`), for the agent apps that launch one per
-//! workspace (Claude Desktop, Cursor, VS Code, agent frameworks).
+//! workspace (Claude Desktop, Cursor, VS Code, agent frameworks); or, with
+//! `--http`, on Streamable HTTP at a loopback address behind a bearer
+//! token ([`http`], [`token`]) for clients that connect to a URL.
 //!
 //! It holds no memory itself: every tool call and resource read becomes one
 //! request to the running daemon over its socket ([`daemon`]). One server
@@ -15,8 +17,10 @@
 mod daemon;
 mod error;
 mod facts;
+mod http;
 mod resources;
 mod server;
+mod token;
 mod tools;
 
 use std::time::Duration;
@@ -27,8 +31,10 @@ use crate::cli::{CtlArgs, CtlCommand, McpArgs};
 use crate::ctl::resolve_socket;
 pub use daemon::Daemon;
 pub use server::MemdMcp;
+use token::Token;
 
-/// Runs the server until the client closes stdin; the process exit code.
+/// Runs the server until the client closes stdin (stdio) or a signal
+/// stops it (HTTP); the process exit code.
 pub fn main(args: McpArgs) -> i32 {
     // Quiet by default: an app shows the server's stderr to its user.
     let level = std::env::var("MEMD_LOG").unwrap_or_else(|_| "warn".into());
@@ -50,6 +56,26 @@ pub fn main(args: McpArgs) -> i32 {
 }
 
 async fn run(args: McpArgs) -> i32 {
+    // Refusals come before anything is bound or connected.
+    let http = match &args.http {
+        Some(text) => {
+            let addr = match http::parse_addr(text) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("memd mcp: {e}");
+                    return 2;
+                }
+            };
+            match Token::load(args.token_file.as_deref()) {
+                Ok(t) => Some((addr, t)),
+                Err(e) => {
+                    eprintln!("memd mcp: {e}");
+                    return 2;
+                }
+            }
+        }
+        None => None,
+    };
     // The socket is found exactly as `memd ctl` finds it.
     let lookup = CtlArgs {
         socket: args.socket.clone(),
@@ -66,6 +92,13 @@ async fn run(args: McpArgs) -> i32 {
     };
     let daemon = Daemon::new(socket, Duration::from_secs(args.timeout_s.max(1)));
     let server = MemdMcp::new(daemon, args.namespace);
+    match http {
+        Some((addr, token)) => serve_http(server, addr, token).await,
+        None => serve_stdio(server).await,
+    }
+}
+
+async fn serve_stdio(server: MemdMcp) -> i32 {
     tracing::info!(namespace = %server.namespace(), "memd mcp serving on stdio");
     let running = match server.serve(rmcp::transport::stdio()).await {
         Ok(r) => r,
@@ -79,6 +112,45 @@ async fn run(args: McpArgs) -> i32 {
             tracing::info!(?reason, "memd mcp: client gone");
             0
         }
+        Err(e) => {
+            eprintln!("memd mcp: {e}");
+            1
+        }
+    }
+}
+
+/// Serves until SIGINT or SIGTERM; exit 0 after a clean stop.
+async fn serve_http(server: MemdMcp, addr: std::net::SocketAddr, token: Token) -> i32 {
+    let listener = match http::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("memd mcp: {e}");
+            return 1;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    // One line a person (or a test, with port 0) reads to find the URL.
+    eprintln!(
+        "memd mcp: serving Streamable HTTP at http://{bound}{} (namespace {})",
+        http::PATH,
+        server.namespace()
+    );
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("memd mcp: cannot watch SIGTERM: {e}");
+            return 1;
+        }
+    };
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("memd mcp: stopping");
+    };
+    match http::serve(listener, server, token, shutdown).await {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("memd mcp: {e}");
             1

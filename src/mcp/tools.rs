@@ -151,8 +151,46 @@ pub struct DreamRunArgs {
 }
 
 fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    rmcp::handler::server::common::schema_for_input::<T>()
-        .unwrap_or_else(|e| panic!("tool input schema: {e}"))
+    let schema = rmcp::handler::server::common::schema_for_input::<T>()
+        .unwrap_or_else(|e| panic!("tool input schema: {e}"));
+    Arc::new(plain_optionals(&schema))
+}
+
+/// The schema with each optional argument declared by its own type.
+/// schemars writes `Option<T>` as `type: [T, "null"]` (or `anyOf: [T,
+/// null]`) with `default: null`, which clients that read `type` as one
+/// string do not follow: the MCP Inspector's CLI then sends `k=5` as the
+/// string "5", and some model APIs reject type arrays. An argument is left
+/// unset by leaving it out (`required` says which may not be).
+fn plain_optionals(schema: &JsonObject) -> JsonObject {
+    let mut out = schema.clone();
+    let Some(Value::Object(props)) = out.get_mut("properties") else {
+        return out;
+    };
+    for prop in props.values_mut() {
+        let Value::Object(p) = prop else { continue };
+        if p.get("default") == Some(&Value::Null) {
+            p.remove("default");
+        }
+        if let Some(Value::Array(types)) = p.get("type") {
+            let kept: Vec<&Value> = types.iter().filter(|t| *t != "null").collect();
+            if let [only] = kept[..] {
+                let only = only.clone();
+                p.insert("type".into(), only);
+            }
+        }
+        if let Some(Value::Array(any)) = p.get("anyOf") {
+            let kept: Vec<&Value> = any.iter().filter(|s| s["type"] != "null").collect();
+            if let [Value::Object(only)] = kept[..] {
+                let only = only.clone();
+                p.remove("anyOf");
+                for (k, v) in only {
+                    p.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+    out
 }
 
 pub(super) fn tool<T: JsonSchema + 'static>(name: &'static str, description: &'static str) -> Tool {
@@ -382,6 +420,26 @@ mod tests {
             remember.input_schema["required"],
             json!(["session_id", "role", "content"])
         );
+    }
+
+    #[test]
+    fn optional_arguments_have_one_type() {
+        for t in list() {
+            let props = t.input_schema.get("properties").and_then(Value::as_object);
+            for (field, s) in props.into_iter().flatten() {
+                let one_type = s["type"].is_string() || s.get("$ref").is_some();
+                assert!(one_type, "{}.{field}: {s}", t.name);
+                assert!(s.get("anyOf").is_none(), "{}.{field}: {s}", t.name);
+                assert_ne!(s.get("default"), Some(&Value::Null), "{}.{field}", t.name);
+            }
+        }
+        let recall = list().into_iter().find(|t| t.name == "recall").unwrap();
+        let k = &recall.input_schema["properties"]["k"];
+        assert_eq!(k["type"], "integer");
+        assert_eq!(k["minimum"], 1);
+        let mode = &recall.input_schema["properties"]["mode"];
+        assert_eq!(mode["$ref"], "#/$defs/Mode");
+        assert!(mode["description"].is_string());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-"""`memd mcp` driven by the official MCP Python SDK's client over stdio,
-against a real daemon, with the daemon's raw socket as the reference.
+"""`memd mcp` driven by the official MCP Python SDK's client, over stdio
+and over Streamable HTTP (`--http`, bearer token): each test runs once per
+transport, against a real daemon, with the daemon's raw socket as the
+reference.
 
 scripts/test-mcp.sh starts the daemon and sets MEMD_BIN (the memd binary)
 and MEMD_SOCKET (its socket). Each test uses its own namespace, so tests
@@ -12,15 +14,22 @@ import asyncio
 import http.client
 import json
 import os
+import secrets
+import signal
 import socket
+import subprocess
+import tempfile
 import time
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
+import httpx2
 import pytest
 from mcp import ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import InitializeResult
 
 MEMD = os.environ["MEMD_BIN"]
 SOCKET = os.environ["MEMD_SOCKET"]
@@ -62,15 +71,72 @@ def raw(method: str, path: str, body: Any = None) -> tuple[int, Any]:
 
 # --- the MCP side -----------------------------------------------------------
 
+TRANSPORTS = ["stdio", "http"]
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 @asynccontextmanager
-async def mcp_session(*args: str, socket: str = SOCKET) -> AsyncIterator[ClientSession]:
-    # The SDK hands the server only a few safe variables (not MEMD_SOCKET).
-    params = StdioServerParameters(command=MEMD, args=["mcp", "--socket", socket, *args])
-    async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            yield session
+async def http_server(*args: str, token: str) -> AsyncIterator[str]:
+    """`memd mcp --http 127.0.0.1:0 ARGS` with the token in MEMD_MCP_TOKEN;
+    yields its URL (from its first line on stderr), stops it with SIGTERM
+    and checks it exits 0."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [MEMD, "mcp", "--http", "127.0.0.1:0", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "MEMD_MCP_TOKEN": token},
+        )
+        try:
+            url = None
+            deadline = time.monotonic() + 30
+            while url is None:
+                err.seek(0)
+                for line in err.read().decode().splitlines():
+                    if "serving Streamable HTTP at " in line:
+                        url = line.split(" at ", 1)[1].split()[0]
+                if url is None:
+                    assert proc.poll() is None, f"memd mcp --http exited: {err.read().decode()}"
+                    assert time.monotonic() < deadline, "no URL on stderr within 30 s"
+                    await asyncio.sleep(0.02)
+            yield url
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=20)
+        err.seek(0)
+        assert code == 0, f"memd mcp --http exited {code}: {err.read().decode()}"
+
+
+@asynccontextmanager
+async def connect(transport: str, *args: str, socket: str = SOCKET) -> AsyncIterator[tuple[ClientSession, InitializeResult]]:
+    """An initialized SDK client session with `memd mcp ARGS` over `transport`."""
+    server_args = ["--socket", socket, *args]
+    if transport == "stdio":
+        # The SDK hands the server only a few safe variables (not MEMD_SOCKET).
+        params = StdioServerParameters(command=MEMD, args=["mcp", *server_args])
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as session:
+                yield session, await session.initialize()
+        return
+    token = secrets.token_hex(32)
+    async with http_server(*server_args, token=token) as url:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http:
+            async with streamable_http_client(url, http_client=http) as (read, write):
+                async with ClientSession(read, write) as session:
+                    yield session, await session.initialize()
+
+
+@asynccontextmanager
+async def mcp_session(transport: str, *args: str, socket: str = SOCKET) -> AsyncIterator[ClientSession]:
+    async with connect(transport, *args, socket=socket) as (session, _):
+        yield session
 
 
 def text_of(result: Any) -> str:
@@ -119,41 +185,38 @@ def run(coro: Any) -> Any:
 # --- tests ------------------------------------------------------------------
 
 
-def test_initialize_lists_tools_resources_and_the_template() -> None:
+def test_initialize_lists_tools_resources_and_the_template(transport: str) -> None:
     async def go() -> None:
-        params = StdioServerParameters(command=MEMD, args=["mcp", "--socket", SOCKET, "--namespace", "alice"])
-        async with stdio_client(params) as (read, write):
-            async with ClientSession(read, write) as session:
-                init = await session.initialize()
-                assert init.server_info.name == "memd"
-                assert init.capabilities.tools is not None
-                assert init.capabilities.resources is not None
-                assert "alice" in (init.instructions or "")
+        async with connect(transport, "--namespace", "alice") as (session, init):
+            assert init.server_info.name == "memd"
+            assert init.capabilities.tools is not None
+            assert init.capabilities.resources is not None
+            assert "alice" in (init.instructions or "")
 
-                tools = (await session.list_tools()).tools
-                assert {t.name for t in tools} == TOOLS
-                for t in tools:
-                    assert t.description and len(t.description) > 20, t.name
-                    assert t.input_schema["type"] == "object", t.name
-                    for field, schema in t.input_schema.get("properties", {}).items():
-                        assert "description" in schema or "$ref" in schema, (t.name, field)
-                    assert "namespace" not in t.input_schema.get("properties", {}), t.name
-                remember = next(t for t in tools if t.name == "remember")
-                assert set(remember.input_schema["required"]) == {"session_id", "role", "content"}
+            tools = (await session.list_tools()).tools
+            assert {t.name for t in tools} == TOOLS
+            for t in tools:
+                assert t.description and len(t.description) > 20, t.name
+                assert t.input_schema["type"] == "object", t.name
+                for field, schema in t.input_schema.get("properties", {}).items():
+                    assert "description" in schema or "$ref" in schema, (t.name, field)
+                assert "namespace" not in t.input_schema.get("properties", {}), t.name
+            remember = next(t for t in tools if t.name == "remember")
+            assert set(remember.input_schema["required"]) == {"session_id", "role", "content"}
 
-                resources = (await session.list_resources()).resources
-                assert [str(r.uri) for r in resources] == RESOURCES
-                templates = (await session.list_resource_templates()).resource_templates
-                assert [t.uri_template for t in templates] == [GIST_TEMPLATE]
+            resources = (await session.list_resources()).resources
+            assert [str(r.uri) for r in resources] == RESOURCES
+            templates = (await session.list_resource_templates()).resource_templates
+            assert [t.uri_template for t in templates] == [GIST_TEMPLATE]
 
     run(go())
 
 
-def test_every_tool_and_every_resource() -> None:
+def test_every_tool_and_every_resource(transport: str) -> None:
     ns = fresh_ns()
 
     async def go() -> None:
-        async with mcp_session("--namespace", ns) as s:
+        async with mcp_session(transport, "--namespace", ns) as s:
             stored = await ok(
                 s,
                 "remember",
@@ -231,7 +294,7 @@ def test_every_tool_and_every_resource() -> None:
     run(go())
 
 
-def test_agent_loop_matches_the_raw_socket() -> None:
+def test_agent_loop_matches_the_raw_socket(transport: str) -> None:
     ns = fresh_ns()
     sid = f"{ns}-loop"
     topics = ["hiking in the Alps", "sourdough baking", "learning Rust", "a trip to Kyoto", "jazz piano"]
@@ -241,7 +304,7 @@ def test_agent_loop_matches_the_raw_socket() -> None:
     ]
 
     async def go() -> None:
-        async with mcp_session("--namespace", ns) as s:
+        async with mcp_session(transport, "--namespace", ns) as s:
             ids = []
             for i, (role, content) in enumerate(turns):
                 r = await ok(s, "remember", {"session_id": sid, "role": role, "content": content, "ext_id": f"t{i}"})
@@ -278,7 +341,7 @@ def test_agent_loop_matches_the_raw_socket() -> None:
     run(go())
 
 
-def test_facts_tools_match_the_raw_socket() -> None:
+def test_facts_tools_match_the_raw_socket(transport: str) -> None:
     ns, theirs = fresh_ns(), fresh_ns()
     code, secret = raw("POST", "/v1/facts", {"namespace": theirs, "text": "Bob's locker code is 4711"})
     assert code == 201
@@ -293,7 +356,7 @@ def test_facts_tools_match_the_raw_socket() -> None:
         return [f["id"] for f in ans["facts"]]
 
     async def go() -> None:
-        async with mcp_session("--namespace", ns) as s:
+        async with mcp_session(transport, "--namespace", ns) as s:
             porto = await ok(
                 s,
                 "fact_add",
@@ -383,7 +446,7 @@ def test_facts_tools_match_the_raw_socket() -> None:
     assert raw_ok("GET", f"/v1/facts/{secret_id}")["fact"]["status"] == "active"
 
 
-def test_one_namespace_per_server() -> None:
+def test_one_namespace_per_server(transport: str) -> None:
     ours, theirs = fresh_ns(), fresh_ns()
     code, _ = raw(
         "POST",
@@ -393,7 +456,7 @@ def test_one_namespace_per_server() -> None:
     assert code == 201
 
     async def go() -> None:
-        async with mcp_session("--namespace", ours) as s:
+        async with mcp_session(transport, "--namespace", ours) as s:
             hits = await ok(s, "recall", {"query": "locker code 4711"})
             assert hits["results"] == []
             code, _ = await fails(s, "forget", {"session_id": f"{theirs}-secret"})
@@ -409,9 +472,9 @@ def test_one_namespace_per_server() -> None:
     assert code == 200 and len(history["exchanges"]) == 1
 
 
-def test_a_daemon_that_is_down_is_reported_promptly(tmp_path: Any) -> None:
+def test_a_daemon_that_is_down_is_reported_promptly(transport: str, tmp_path: Any) -> None:
     async def go() -> None:
-        async with mcp_session(socket=str(tmp_path / "nobody.sock")) as s:
+        async with mcp_session(transport, socket=str(tmp_path / "nobody.sock")) as s:
             started = time.monotonic()
             code, message = await fails(s, "recall", {"query": "anything"})
             assert time.monotonic() - started < 5
@@ -420,5 +483,38 @@ def test_a_daemon_that_is_down_is_reported_promptly(tmp_path: Any) -> None:
             with pytest.raises(MCPError) as e:
                 await s.read_resource("memd://profile")
             assert "daemon_unreachable" in e.value.message
+
+    run(go())
+
+
+def leaves(e: BaseException) -> list[BaseException]:
+    if isinstance(e, BaseExceptionGroup):
+        return [x for sub in e.exceptions for x in leaves(sub)]
+    return [e]
+
+
+def test_http_without_the_token_is_refused() -> None:
+    """The SDK client with no token or a wrong one gets 401 and never a
+    session; the server keeps serving the right one."""
+    token = secrets.token_hex(32)
+
+    async def initialize(url: str, headers: dict[str, str]) -> None:
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with streamable_http_client(url, http_client=http) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+
+    async def go() -> None:
+        async with http_server("--socket", SOCKET, token=token) as url:
+            for headers in [{}, {"Authorization": f"Bearer {secrets.token_hex(32)}"}]:
+                # The SDK surfaces the 401 as an error response (inside its
+                # task groups), without the status: that is checked below.
+                with pytest.raises(BaseException) as refused:
+                    await asyncio.wait_for(initialize(url, headers), 30)
+                assert any(isinstance(e, MCPError) for e in leaves(refused.value)), refused.value
+                async with httpx2.AsyncClient(timeout=30) as http:
+                    r = await http.post(url, headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+                assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+            await initialize(url, {"Authorization": f"Bearer {token}"})
 
     run(go())
