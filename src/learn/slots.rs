@@ -40,7 +40,9 @@ const PHONE_BRANDS: &[&str] = &[
 
 /// Checked in order; on a tie of cue weight the earlier slot wins, so the
 /// narrower slots (a child's school, a job title) come before the broad
-/// ones (employer, residence) whose cues they share.
+/// ones (employer, residence) whose cues they share. A cue marked `~` is
+/// weak (common words such as "work", "into", "seeing"): it counts half,
+/// and a statement needs the weight of one strong cue to have a slot.
 #[rustfmt::skip]
 pub const SLOTS: &[SlotDef] = &[
     SlotDef {
@@ -48,7 +50,7 @@ pub const SLOTS: &[SlotDef] = &[
         kind: FactKind::UserProfile,
         cues: &[
             "school", "elementary", "primary school", "montessori", "academy", "kindergarten",
-            "preschool", "nursery", "daycare", "pickup", "school run", "teacher", "bake sale",
+            "preschool", "nursery", "daycare", "pickup", "school run", "~teacher", "bake sale",
             "first day at",
         ],
         values: &["elementary", "montessori", "academy", "primary", "kindergarten", "preschool"],
@@ -59,7 +61,7 @@ pub const SLOTS: &[SlotDef] = &[
         kind: FactKind::UserProfile,
         cues: &[
             "half marathon", "marathon", "pr", "personal best", "personal record", "best time",
-            "half", "10k", "5k",
+            "~half", "10k", "5k",
         ],
         values: &[],
         query_cues: &["race", "running", "run", "fastest"],
@@ -82,7 +84,7 @@ pub const SLOTS: &[SlotDef] = &[
         kind: FactKind::UserProfile,
         cues: &[
             "gym", "gyms", "fitness", "crossfit", "club", "membership", "trainers", "member of",
-            "signed up at", "first class at", "studio",
+            "signed up at", "first class at", "~studio",
         ],
         values: &[],
         query_cues: &["gym", "club", "train", "fitness"],
@@ -92,8 +94,8 @@ pub const SLOTS: &[SlotDef] = &[
         kind: FactKind::UserProfile,
         cues: &[
             "work at", "working at", "work for", "working for", "job at", "new job", "hired by",
-            "joined", "contract with", "office at", "team at", "week at", "started at", "company",
-            "employer", "quit", "work", "colleagues", "coworkers",
+            "~joined", "contract with", "office at", "team at", "week at", "started at", "company",
+            "employer", "~quit", "~work", "~colleagues", "~coworkers",
         ],
         values: &[],
         query_cues: &["work", "works", "employer", "employed", "company", "job"],
@@ -103,8 +105,8 @@ pub const SLOTS: &[SlotDef] = &[
         kind: FactKind::UserProfile,
         cues: &[
             "partner", "dating", "girlfriend", "boyfriend", "husband", "wife", "fiance", "fiancee",
-            "fiancé", "fiancée", "seeing", "couple", "together", "asked me out", "broke up",
-            "married", "engaged", "relationship",
+            "fiancé", "fiancée", "~seeing", "~couple", "~together", "asked me out", "broke up",
+            "married", "engaged", "~relationship",
         ],
         values: &[],
         query_cues: &[
@@ -115,7 +117,7 @@ pub const SLOTS: &[SlotDef] = &[
         name: "pet",
         kind: FactKind::UserProfile,
         cues: &[
-            "pet", "dog", "cat", "puppy", "kitten", "adopted", "rescued", "vet", "greyhound",
+            "pet", "dog", "cat", "puppy", "kitten", "~adopted", "~rescued", "~vet", "greyhound",
             "dachshund", "labrador", "retriever", "poodle", "beagle", "terrier", "spaniel",
             "collie", "husky", "pug", "bulldog", "corgi", "tabby", "siamese", "rabbit", "bunny",
             "hamster", "guinea pig", "ferret", "parrot", "budgie", "tortoise", "turtle", "lizard",
@@ -127,7 +129,7 @@ pub const SLOTS: &[SlotDef] = &[
     SlotDef {
         name: "phone",
         kind: FactKind::Env,
-        cues: &["phone", "phones", "smartphone", "mobile"],
+        cues: &["phone", "phones", "smartphone", "~mobile"],
         values: PHONE_BRANDS,
         query_cues: &["phone", "smartphone", "mobile"],
     },
@@ -135,8 +137,8 @@ pub const SLOTS: &[SlotDef] = &[
         name: "car",
         kind: FactKind::UserProfile,
         cues: &[
-            "car", "cars", "drive", "drives", "drove", "driving", "vehicle", "traded in", "commute",
-            "commuting", "tires", "tyres",
+            "car", "cars", "~drive", "~drives", "~drove", "~driving", "vehicle", "traded in", "~commute",
+            "~commuting", "~tires", "~tyres",
         ],
         values: CAR_BRANDS,
         query_cues: &["car", "drive", "vehicle"],
@@ -144,7 +146,7 @@ pub const SLOTS: &[SlotDef] = &[
     SlotDef {
         name: "diet",
         kind: FactKind::Preference,
-        cues: &["diet", "eating", "meal prep", "eat"],
+        cues: &["diet", "~eating", "meal prep", "~eat"],
         values: &[
             "vegan", "vegetarian", "keto", "ketogenic", "pescatarian", "paleo", "carnivore",
             "whole30", "low-fodmap", "fodmap", "gluten-free", "dairy-free", "plant-based",
@@ -158,8 +160,8 @@ pub const SLOTS: &[SlotDef] = &[
         name: "band",
         kind: FactKind::Preference,
         cues: &[
-            "band", "favourite band", "favorite band", "top band", "listen", "listening", "concert",
-            "album", "music", "saw", "live",
+            "band", "favourite band", "favorite band", "top band", "~listen", "~listening", "~concert",
+            "~album", "~music", "~saw", "~live",
         ],
         values: &[],
         query_cues: &["band", "music", "listen", "artist"],
@@ -168,8 +170,8 @@ pub const SLOTS: &[SlotDef] = &[
         name: "course",
         kind: FactKind::Project,
         cues: &[
-            "course", "class", "classes", "certification", "certificate", "bootcamp", "diploma",
-            "degree", "program", "programme", "studying", "enrolled", "homework", "masters", "mba",
+            "course", "~class", "~classes", "certification", "certificate", "bootcamp", "diploma",
+            "degree", "~program", "~programme", "~studying", "enrolled", "~homework", "masters", "mba",
         ],
         values: &[],
         query_cues: &["course", "studying", "study", "class", "taking"],
@@ -178,8 +180,8 @@ pub const SLOTS: &[SlotDef] = &[
         name: "hobby",
         kind: FactKind::Preference,
         cues: &[
-            "hobby", "new hobby", "my hobby", "took up", "taken up", "take up", "into", "all about", "hooked", "weekends",
-            "picked up", "started",
+            "hobby", "new hobby", "my hobby", "took up", "taken up", "takes up", "really into", "i'm hooked", "stopped", "gave up", "take up", "~into", "all about", "~hooked", "~weekends",
+            "picked up", "~started",
         ],
         values: &[],
         query_cues: &["hobby", "free time", "pastime", "spare time"],
@@ -190,7 +192,7 @@ pub const SLOTS: &[SlotDef] = &[
         cues: &[
             "live in", "living in", "lives in", "moved to", "move to", "moving to", "here in",
             "my place in", "my flat in", "my apartment in", "relocated to", "settled in",
-            "based in", "got to", "left", "city", "town", "hometown",
+            "based in", "got to", "~left", "~city", "~town", "~hometown",
         ],
         values: &[],
         query_cues: &["live", "living", "city", "based", "reside", "home"],
@@ -229,11 +231,16 @@ pub fn has_phrase(ws: &[String], phrase: &str) -> bool {
         .any(|w| w.iter().zip(&p).all(|(a, b)| a == b))
 }
 
+/// Strong single words and phrases weigh 2, weak (`~`) words 1.
 fn weight(ws: &[String], phrases: &[&str]) -> usize {
     phrases
         .iter()
-        .filter(|c| has_phrase(ws, c))
-        .map(|c| if c.contains(' ') { 2 } else { 1 })
+        .map(|c| match c.strip_prefix('~') {
+            Some(w) => (w, 1),
+            None => (*c, 2),
+        })
+        .filter(|(c, _)| has_phrase(ws, c))
+        .map(|(_, w)| w)
         .sum()
 }
 
@@ -250,7 +257,10 @@ fn best(score: impl Fn(&SlotDef) -> usize) -> Option<&'static SlotDef> {
 
 /// The slot a statement speaks about, by its cue words and value words.
 pub fn statement_slot(ws: &[String]) -> Option<&'static SlotDef> {
-    best(|s| weight(ws, s.cues) + 2 * weight(ws, s.values))
+    best(|s| {
+        let w = weight(ws, s.cues) + weight(ws, s.values);
+        if w >= 2 { w } else { 0 }
+    })
 }
 
 /// The slot a question asks about.

@@ -222,7 +222,10 @@ const CALENDAR: &[&str] = &[
 /// Whether the sentence's first word reads as a name: followed by a comma,
 /// "and I", or one of the verbs a named subject takes.
 fn opens_as_name(sentence: &str, raw: &[&str]) -> bool {
-    let after = sentence.trim_start().split_once(char::is_whitespace).map(|x| x.1);
+    let after = sentence
+        .trim_start()
+        .split_once(char::is_whitespace)
+        .map(|x| x.1);
     let first = raw.first().copied().unwrap_or("");
     if sentence.trim_start()[first.len().min(sentence.trim_start().len())..].starts_with(',') {
         return true;
@@ -231,8 +234,23 @@ fn opens_as_name(sentence: &str, raw: &[&str]) -> bool {
     let _ = after;
     matches!(
         next.as_str(),
-        "is" | "was" | "has" | "had" | "and" | "my" | "asked" | "says" | "said" | "went" | "woke"
-            | "loves" | "cooked" | "got" | "came" | "moved" | "joined" | "started"
+        "is" | "was"
+            | "has"
+            | "had"
+            | "and"
+            | "my"
+            | "asked"
+            | "says"
+            | "said"
+            | "went"
+            | "woke"
+            | "loves"
+            | "cooked"
+            | "got"
+            | "came"
+            | "moved"
+            | "joined"
+            | "started"
     )
 }
 
@@ -259,7 +277,8 @@ pub fn has_value(def: &SlotDef, sentence: &str, speaker: &str) -> bool {
         // A sentence's first word is capitalised anyway: a name only when
         // a verb or an apposition follows ("Bramble woke me", "Noor, my
         // partner, …"), never "Keep up the good work".
-        name_like && (i > 0 || (!STARTERS.contains(&lower.as_str()) && opens_as_name(sentence, &raw)))
+        name_like
+            && (i > 0 || (!STARTERS.contains(&lower.as_str()) && opens_as_name(sentence, &raw)))
     });
     if named {
         return true;

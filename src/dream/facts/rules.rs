@@ -61,7 +61,9 @@ pub fn extract(turns: &[Turn], cap: usize) -> Vec<Proposal> {
                 && guard::has_value(def, &s, &t.speaker)
             {
                 let subject = guard::subject(&ws, def);
-                if subject == Subject::Speaker && !guard::hypothetical(&ws) && !guard::addressed(&ws)
+                if subject == Subject::Speaker
+                    && !guard::hypothetical(&ws)
+                    && !guard::addressed(&ws)
                 {
                     slotted.push((pos, proposal(t, &name, &s, Some(def))));
                     continue;
@@ -281,14 +283,34 @@ mod ku_dump {
             }
             let show = |tag: &str, slot: &str, dia: &str| {
                 let t = &by_dia[dia];
-                let turn = Turn::new(1, "user", &format!("{}: {}", t["speaker"].as_str().unwrap(), t["text"].as_str().unwrap()), None, 0);
+                let turn = Turn::new(
+                    1,
+                    "user",
+                    &format!(
+                        "{}: {}",
+                        t["speaker"].as_str().unwrap(),
+                        t["text"].as_str().unwrap()
+                    ),
+                    None,
+                    0,
+                );
                 let f = extract(&[turn], 12);
-                let got: Vec<String> = f.iter().map(|p| format!("{:?} {}", p.slot, p.text)).collect();
+                let got: Vec<String> = f
+                    .iter()
+                    .map(|p| format!("{:?} {}", p.slot, p.text))
+                    .collect();
                 let ok = f.iter().any(|p| p.slot.as_deref() == Some(slot));
-                println!("{tag} {slot} {} | {} -> {got:?}", if ok == (tag == "H") { "ok " } else { "BAD" }, t["text"]);
+                println!(
+                    "{tag} {slot} {} | {} -> {got:?}",
+                    if ok == (tag == "H") { "ok " } else { "BAD" },
+                    t["text"]
+                );
             };
             for u in s["updates"].as_array().unwrap() {
-                let slot = match u["slot"].as_str().unwrap() { "city" => "residence", x => x };
+                let slot = match u["slot"].as_str().unwrap() {
+                    "city" => "residence",
+                    x => x,
+                };
                 for h in u["history"].as_array().unwrap() {
                     for e in h["evidence"].as_array().unwrap() {
                         show("H", slot, e.as_str().unwrap());
