@@ -1061,6 +1061,8 @@ class Fact:
     retired_at: str | None = None
     superseded_by: int | None = None
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    #: How many times it was stated (extracted repeats fold into it).
+    support: int = 1
 
     @property
     def live(self) -> bool:
@@ -1089,6 +1091,7 @@ class Fact:
             retired_at=_opt_str(d, "retired_at"),
             superseded_by=_opt_int(d, "superseded_by"),
             provenance=d.get("provenance") or {},
+            support=int(d.get("support", 1)),
         )
 
 
