@@ -33,6 +33,7 @@ pub mod mcp;
 pub mod recall;
 pub mod restore;
 pub mod screen;
+pub mod slots;
 pub mod sources;
 pub mod store;
 pub mod text;

@@ -58,7 +58,7 @@ fn enc(s: &str) -> String {
 }
 
 #[test]
-fn a_contradiction_supersedes_and_as_of_returns_what_was_believed() {
+fn a_contradiction_supersedes_and_as_of_returns_what_held_then() {
     let d = Daemon::start("");
     let a = create(
         &d,
@@ -71,7 +71,8 @@ fn a_contradiction_supersedes_and_as_of_returns_what_was_believed() {
     let a_id = a["id"].as_i64().unwrap();
     assert_eq!(a["status"], "active");
     assert_eq!(a["provenance"]["session_id"], "chat-1");
-    let believed_a = a["recorded_at"].as_str().unwrap().to_owned();
+    // Inside Porto's validity (2020 until the move in 2025).
+    let believed_a = "2024-06-01T00:00:00Z".to_owned();
     // Another namespace's fact never shows up.
     create(
         &d,
@@ -125,7 +126,7 @@ fn a_contradiction_supersedes_and_as_of_returns_what_was_believed() {
     let ctx = json!({"query": "Where does Alice live?", "namespace": "alice"});
     assert_eq!(context_facts(&d, ctx.clone()), vec![b_id]);
 
-    // Before the supersession memd believed the old one.
+    // Before the move, the old one held.
     let before = q(json!({"as_of": believed_a}));
     assert_eq!(recall_ids(&d, before.clone()), vec![a_id]);
     let mut before_vec = before.clone();
@@ -138,7 +139,7 @@ fn a_contradiction_supersedes_and_as_of_returns_what_was_believed() {
     let mut ctx_then = ctx.clone();
     ctx_then["as_of"] = json!(believed_a);
     assert_eq!(context_facts(&d, ctx_then), vec![a_id]);
-    // Before either was recorded: nothing.
+    // Before either held: nothing.
     assert!(recall_ids(&d, q(json!({"as_of": "2001-01-01T00:00:00Z"}))).is_empty());
     let mut both = list_ids(&d, "namespace=alice&include_retired=true");
     both.sort();

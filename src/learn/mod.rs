@@ -1,14 +1,13 @@
 //! How memd learns: the facts tier's write path (validation, inline
 //! embedding, supersession, review, forget) and the API's view of a fact.
 //! Interactions ([`interactions`]) are recorded here too, reinforcing the
-//! facts their responses echo ([`echo`]). [`slots`] is the vocabulary of
-//! attributes that hold one value at a time, shared by extraction in the
-//! dream cycle (which fills them) and recall (which asks about them). Routes parse the HTTP request, call this, and map
+//! facts their responses echo ([`echo`]). The vocabulary of slots
+//! (`crate::slots`) is shared by extraction in the dream cycle (which fills
+//! them) and recall (which asks about them). Routes parse the HTTP request, call this, and map
 //! [`FactError`].
 
 pub mod echo;
 mod interactions;
-pub mod slots;
 mod validate;
 
 use std::sync::Arc;

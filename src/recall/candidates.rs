@@ -85,7 +85,7 @@ impl RecallEngine {
                     facts: scope.facts,
                     slot: scope
                         .facts
-                        .and(crate::learn::slots::query_slot(&q.query))
+                        .and(crate::slots::query_slot(&q.query))
                         .map(|d| (d.name.to_owned(), super::rank::entities(&q.query))),
                     limit: scope.n,
                 },

@@ -85,7 +85,7 @@ pub(super) fn rank(
         .collect();
     // The slot a question asks about ("what car …"): facts holding it
     // are the answer, old or new as the belief decided.
-    let asked = crate::learn::slots::query_slot(&q.query).map(|d| d.name);
+    let asked = crate::slots::query_slot(&q.query).map(|d| d.name);
     for (fu, row) in ranked.iter_mut() {
         match row {
             // An item's weight (a concept's strength) scales its score.

@@ -89,6 +89,11 @@ pub const TABLES: &[&str] = &[
     "documents",
     // Every version of every fact: supersession chains and their times.
     "facts",
+    // Where extraction stopped in each session, and its counts: a restored
+    // store does not read its history again (which would only fold repeats
+    // into `support`) and keeps its junk rate.
+    "fact_cursors",
+    "extraction_counts",
     // The write firewall's marks: a quarantined row stays quarantined
     // across an export/import-all round trip.
     "quarantine",

@@ -3,7 +3,7 @@
 //! listener, statements about someone else ("my sister lives in Oslo"),
 //! and what only nearly happened ("we thought about moving to Rome").
 
-use crate::learn::slots::{SlotDef, has_phrase, words};
+use crate::slots::{SlotDef, has_phrase, words};
 
 /// Interjections a turn opens with, stripped before anything is judged.
 #[rustfmt::skip]
@@ -318,7 +318,7 @@ pub fn has_value(def: &SlotDef, sentence: &str, speaker: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learn::slots::slot;
+    use crate::slots::slot;
 
     #[test]
     fn openers_and_questions() {

@@ -12,7 +12,7 @@ use super::rules::Proposal;
 use crate::dream::provider::ProviderError;
 use crate::dream::text::{self, Turn};
 use crate::http::snippet;
-use crate::learn::slots;
+use crate::slots;
 use crate::store::{Fact, FactKind};
 
 /// Facts one call may add or supersede (the schema's `maxItems`: a small
@@ -190,6 +190,7 @@ pub fn parse(answer: &str, turns: &[Turn], live: &[Fact]) -> Result<Vec<Proposal
             source: turn.text.clone(),
             supersedes,
             text,
+            screen: None,
         });
     }
     Ok(out)

@@ -88,20 +88,9 @@ impl Dream {
             // client's would be. A rejected one is dropped, not stored.
             let facts: Vec<ExtractedFact> = proposals
                 .into_iter()
-                .filter_map(|f| {
-                    let verdict = screen(&config.firewall, &f.text).ok()?;
-                    Some(ExtractedFact {
-                        text: f.text,
-                        kind: f.kind,
-                        subject: f.subject,
-                        slot: f.slot,
-                        entities: f.entities,
-                        exchange_ids: f.exchange_ids,
-                        valid_from: f.valid_from,
-                        source: f.source,
-                        supersedes: f.supersedes,
-                        screen: verdict,
-                    })
+                .filter_map(|mut f| {
+                    f.screen = screen(&config.firewall, &f.text).ok()?;
+                    Some(f)
                 })
                 .collect();
             let batch = ExtractionBatch {

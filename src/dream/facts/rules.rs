@@ -14,27 +14,12 @@
 use super::guard::{self, Subject};
 use super::person::{rewrite, subject_name};
 use crate::dream::text::{self, Turn};
-use crate::learn::slots::{self, SlotDef};
+use crate::slots::{self, SlotDef};
 use crate::store::FactKind;
 
-/// A fact a provider proposes; applying it is the store's plain code.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Proposal {
-    pub text: String,
-    pub kind: FactKind,
-    pub subject: String,
-    pub slot: Option<String>,
-    pub entities: Vec<String>,
-    /// The turns it came from.
-    pub exchange_ids: Vec<i64>,
-    /// When it became true: its turn's date.
-    pub valid_from: i64,
-    /// The source sentences as the speaker said them (the loop guard
-    /// compares them with what memd already knows).
-    pub source: String,
-    /// A live fact it replaces (the LLM says so; the rules use slots).
-    pub supersedes: Option<i64>,
-}
+/// A fact a provider proposes; applying it is the store's plain code
+/// (`screen` is filled in by the pass, after the firewall has read it).
+pub use crate::store::ExtractedFact as Proposal;
 
 /// Content words a fact needs (of the sentences it is made of).
 const MIN_CONTENT_WORDS: usize = 4;
@@ -113,6 +98,7 @@ fn proposal(t: &Turn, name: &str, source: &str, slot: Option<&SlotDef>) -> Propo
         valid_from: t.created_at,
         source: source.to_owned(),
         supersedes: None,
+        screen: None,
     }
 }
 
