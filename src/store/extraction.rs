@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
-use super::facts::{Fact, FactKind, FactStatus, NewFact, create_in, live_slot_holder};
+use super::facts::{Fact, FactKind, FactStatus, NewFact, create_in, fact_by_id, live_slot_holder};
 use super::items::WriteCtx;
 use super::quarantine::Screened;
 use super::{Store, StoreError};
@@ -101,6 +101,8 @@ pub struct Cursor {
 /// Confidence a duplicate statement adds to the fact it repeats.
 const DUPLICATE_GAIN: f64 = 0.05;
 /// A fact shorter than this (normalised) is too common to call a quote.
+/// (Quotes are found by the `norm` column: a whole sentence of the source
+/// that is a fact's text, not a fact quoted inside a longer sentence.)
 const ECHO_MIN_CHARS: usize = 24;
 
 pub trait Extraction {
@@ -159,13 +161,7 @@ impl Extraction for Store {
         limit: usize,
     ) -> Result<Vec<Fact>, StoreError> {
         let ns = namespace.to_owned();
-        self.read(move |c| {
-            let mut out = facts_of(c, &ns, &subjects)?;
-            out.retain(|f| f.status == FactStatus::Active && f.retired_at.is_none());
-            out.truncate(limit);
-            Ok(out)
-        })
-        .await
+        self.read(move |c| live_of(c, &ns, &subjects, limit)).await
     }
 
     async fn apply_extraction(
@@ -256,23 +252,63 @@ fn cursor(c: &Connection, sid: &str) -> Result<Cursor, StoreError> {
     .unwrap_or_default())
 }
 
-/// Every fact of these subjects that a new one could repeat, quote or
-/// replace: active, candidate and superseded (not rejected), newest first.
-fn facts_of(c: &Connection, ns: &str, subjects: &[String]) -> Result<Vec<Fact>, StoreError> {
+/// The newest live facts of these subjects, at most `limit`.
+fn live_of(
+    c: &Connection,
+    ns: &str,
+    subjects: &[String],
+    limit: usize,
+) -> Result<Vec<Fact>, StoreError> {
     let mut out = Vec::new();
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {} FROM facts f WHERE f.namespace = ?1 AND f.subject = ?2
-           AND f.status IN ('active', 'candidate', 'superseded') ORDER BY f.id DESC",
+           AND f.status = 'active' AND f.retired_at IS NULL ORDER BY f.id DESC LIMIT ?3",
         super::facts::FACT_COLUMNS
     ))?;
     for s in subjects {
-        let rows = stmt.query_map(params![ns, s], super::facts::row_to_fact)?;
+        let rows = stmt.query_map(params![ns, s, limit as i64], super::facts::row_to_fact)?;
         for r in rows {
             out.push(r?);
         }
     }
     out.sort_by_key(|f| std::cmp::Reverse(f.id));
+    out.truncate(limit);
     Ok(out)
+}
+
+/// Whether `source` (or one of its sentences) is, word for word, a fact
+/// memd holds: text memd put in a context pack, written back.
+fn quotes_a_fact(c: &Connection, ns: &str, source: &str) -> Result<bool, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT 1 FROM facts WHERE namespace = ?1 AND norm = ?2
+           AND status IN ('active', 'candidate', 'superseded') LIMIT 1",
+    )?;
+    let whole = normalise(source);
+    let parts = source
+        .split_inclusive(['.', '!', '?'])
+        .map(normalise)
+        .chain(std::iter::once(whole));
+    for n in parts {
+        if n.len() >= ECHO_MIN_CHARS && stmt.exists(params![ns, n])? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A live (active or candidate) fact of `subject` with this normalised text.
+fn live_with_norm(
+    c: &Connection,
+    ns: &str,
+    subject: &str,
+    norm: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT id FROM facts WHERE namespace = ?1 AND norm = ?2 AND subject = ?3
+               AND status IN ('active', 'candidate') AND retired_at IS NULL LIMIT 1",
+    )?
+    .query_row(params![ns, norm, subject], |r| r.get(0))
+    .optional()?)
 }
 
 fn ext_ids(c: &Connection, ids: &[i64]) -> Result<Vec<String>, StoreError> {
@@ -345,41 +381,25 @@ fn apply(
     if cursor(conn, &batch.session_id)?.upto >= batch.upto {
         return Ok(Some(out));
     }
-    let mut subjects: Vec<String> = batch.facts.iter().map(|f| f.subject.clone()).collect();
-    subjects.sort();
-    subjects.dedup();
-    let mut known = facts_of(conn, &batch.namespace, &subjects)?;
     let (mut duplicates, mut refused) = (0i64, 0i64);
     let proposed = batch.facts.len() as i64;
     for f in batch.facts {
         let norm = normalise(&f.text);
-        let source = normalise(&f.source);
-        let quoted = known.iter().any(|k| {
-            let t = normalise(&k.text);
-            t.len() >= ECHO_MIN_CHARS && source.contains(&t)
-        });
-        if quoted {
+        if quotes_a_fact(conn, &batch.namespace, &f.source)? {
             out.echoes += 1;
             continue;
         }
-        let live = |k: &Fact| {
-            matches!(k.status, FactStatus::Active | FactStatus::Candidate) && k.retired_at.is_none()
-        };
-        if let Some(dup) = known.iter().find(|k| {
-            live(k) && k.subject.as_deref() == Some(&f.subject) && normalise(&k.text) == norm
-        }) {
+        if let Some(dup) = live_with_norm(conn, &batch.namespace, &f.subject, &norm)? {
             duplicates += 1;
-            if dup.id > 0 {
-                conn.execute(
-                    "UPDATE facts SET support = support + 1,
-                       confidence = CASE WHEN status = 'active' AND confidence < 1.0
-                                         THEN min(1.0, confidence + ?2) ELSE confidence END,
-                       updated_at = ?3
-                     WHERE id = ?1",
-                    params![dup.id, DUPLICATE_GAIN, crate::time::now_ms()],
-                )?;
-                out.reinforced.push(dup.id);
-            }
+            conn.execute(
+                "UPDATE facts SET support = support + 1,
+                   confidence = CASE WHEN status = 'active' AND confidence < 1.0
+                                     THEN min(1.0, confidence + ?2) ELSE confidence END,
+                   updated_at = ?3
+                 WHERE id = ?1",
+                params![dup, DUPLICATE_GAIN, crate::time::now_ms()],
+            )?;
+            out.reinforced.push(dup);
             continue;
         }
         // Where the fact goes in its slot's history: it replaces the live
@@ -387,7 +407,13 @@ fn apply(
         // order), it is an earlier version and slots in behind it.
         let mut earlier_than: Option<(String, i64)> = None;
         let target = match f.supersedes {
-            Some(id) => known.iter().find(|k| k.id == id && live(k)).map(|k| k.id),
+            Some(id) => fact_by_id(conn, id)?
+                .filter(|k| {
+                    k.namespace == batch.namespace
+                        && k.status == FactStatus::Active
+                        && k.retired_at.is_none()
+                })
+                .map(|k| k.id),
             None => match &f.slot {
                 Some(slot) => match live_slot_holder(conn, &batch.namespace, &f.subject, slot)? {
                     Some(k) if k.valid_from <= f.valid_from => Some(k.id),
@@ -436,18 +462,11 @@ fn apply(
             Ok(created) => {
                 if let Some(old) = &created.superseded {
                     out.superseded.push((old.id, created.fact.id));
-                    if let Some(k) = known.iter_mut().find(|k| k.id == old.id) {
-                        *k = old.clone();
-                    }
                 }
                 out.added.push(created.fact.id);
-                let mut fact = created.fact;
                 if let (Some((slot, at)), false) = (&earlier_than, batch.candidate) {
-                    into_history(ctx.conn, &fact, slot, *at)?;
-                    fact.status = FactStatus::Superseded;
-                    fact.retired_at = Some(crate::time::now_ms());
+                    into_history(ctx.conn, &created.fact, slot, *at)?;
                 }
-                known.insert(0, fact);
             }
             Err(_) => refused += 1,
         }

@@ -58,10 +58,14 @@ impl Dream {
             let mut speakers: Vec<String> = turns.iter().map(|t| t.speaker.clone()).collect();
             speakers.sort();
             speakers.dedup();
-            let live = self
-                .store
-                .live_facts_of(p.ns, speakers, config.learn.extract_context_facts)
-                .await?;
+            // Only a model reads the live facts; the rules need none.
+            let live = if self.provider.name() == "extractive" {
+                Vec::new()
+            } else {
+                self.store
+                    .live_facts_of(p.ns, speakers, config.learn.extract_context_facts)
+                    .await?
+            };
             let (provider, learn) = (self.provider.clone(), config.learn.clone());
             let Some(result) = self
                 .call(move || provider.facts(&turns, &live, &learn))

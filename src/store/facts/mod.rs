@@ -37,7 +37,7 @@ use super::items::{Tier, partition};
 use super::quarantine::Screened;
 use super::{Store, StoreError};
 
-pub(crate) use read::{FACT_COLUMNS, live_slot_holder, row_to_fact};
+pub(crate) use read::{FACT_COLUMNS, fact_by_id, live_slot_holder, row_to_fact};
 pub(crate) use read::{fact_embedding_backlog, pending_fact_embeddings};
 pub(crate) use read::{facts_by_id, load_fact_vectors, search_facts, slot_facts};
 pub(crate) use write::create as create_in;

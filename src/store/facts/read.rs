@@ -45,7 +45,7 @@ pub(crate) fn row_to_fact(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fact> {
     })
 }
 
-pub(super) fn fact_by_id(conn: &Connection, id: i64) -> Result<Option<Fact>, StoreError> {
+pub(crate) fn fact_by_id(conn: &Connection, id: i64) -> Result<Option<Fact>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {FACT_COLUMNS} FROM facts f WHERE f.id = ?1"

@@ -58,8 +58,8 @@ pub(crate) fn create(ctx: &mut WriteCtx<'_>, new: NewFact) -> Refusable<Created>
         .conn
         .prepare_cached(
             "INSERT INTO facts (namespace, text, kind, subject, entities, slot, status, confidence,
-                 valid_from, recorded_at, provenance, created_at, updated_at, embedding, embed_model_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14) RETURNING id",
+                 valid_from, recorded_at, provenance, created_at, updated_at, embedding, embed_model_id, norm)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15) RETURNING id",
         )?
         .query_row(
             params![
@@ -77,6 +77,7 @@ pub(crate) fn create(ctx: &mut WriteCtx<'_>, new: NewFact) -> Refusable<Created>
                 now,
                 new.embedding.as_deref().map(vector_to_blob),
                 new.embedding.as_ref().map(|_| ctx.model_id),
+                crate::text::normalise(&new.text),
             ],
             |r| r.get(0),
         )?;

@@ -3,7 +3,10 @@
 -- what extraction proposed and what became of it (the junk rate).
 --
 -- `support` on facts: how many times a fact was stated (an extracted
--- duplicate raises it instead of adding a row).
+-- duplicate raises it instead of adding a row). `norm`: the text lower-cased
+-- with punctuation runs as single spaces (the store writes it with every
+-- fact), so a repeat or a quote is an index lookup, not a scan; facts
+-- written before this migration have none until they are edited.
 
 CREATE TABLE fact_cursors (
     session_id   TEXT    PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
@@ -27,3 +30,5 @@ CREATE TABLE extraction_counts (
 ) WITHOUT ROWID;
 
 ALTER TABLE facts ADD COLUMN support INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE facts ADD COLUMN norm TEXT;
+CREATE INDEX facts_by_norm ON facts (namespace, norm) WHERE norm IS NOT NULL;
