@@ -150,8 +150,10 @@ def loaded() -> Iterator[Loaded]:
                                         "until_caught_up": True})
         memd.call("POST", "/v1/dream", {"namespace": NS, "force": True, "wait": True})
         runs = len(memd.call("GET", f"/v1/dream/runs?namespace={NS}&limit=1000")["runs"])
-        months = len({json.loads(l)["created_at"][:7] for l in _ndjson(_locomo()).splitlines()}
-                     | {time.strftime("%Y-%m", time.gmtime())})
+        # The growth plot's months: every one from the first turn's to now's.
+        first = min(json.loads(l)["created_at"][:7] for l in _ndjson(_locomo()).splitlines())
+        (y0, m0), (y1, m1) = map(int, first.split("-")), time.gmtime()[:2]
+        months = (y1 - y0) * 12 + (m1 - m0) + 1
         yield Loaded(memd, f"http://127.0.0.1:{port}", token,
                      {"old": old, "new": new, "candidate": cand}, runs, months)
     finally:

@@ -19,6 +19,13 @@ from conftest import HOSTILE_SESSION, NS, Loaded
 SHOTS = os.environ.get("MEMD_UI_SCREENSHOTS")
 
 
+def shoot(page: Page, name: str) -> None:
+    """The top of the page, small enough for docs/ (PNG, < 150 KB)."""
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(Path(SHOTS) / f"ui-{name}.png"),
+                    clip={"x": 0, "y": 0, "width": 1200, "height": 640})
+
+
 class Watched:
     """A page whose console errors, uncaught errors, dialogs and requests
     to anywhere but the inspector are recorded."""
@@ -39,8 +46,7 @@ class Watched:
         self.page.wait_for_load_state("load")
         assert self.page.evaluate("window.__pwned") is None, f"{path}: a stored payload ran"
         if SHOTS and shot:
-            Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SHOTS) / f"ui-{shot}.png"))
+            shoot(self.page, shot)
         return self.page
 
     def check(self) -> None:
@@ -70,7 +76,7 @@ def test_overview_shows_the_daemon_at_a_glance(ui: Watched) -> None:
 
 
 def test_sessions_then_a_session_with_its_gist(ui: Watched) -> None:
-    p = ui.visit(f"/sessions?ns={NS}", "sessions")
+    p = ui.visit(f"/sessions?ns={NS}")
     rows = p.locator("#sessions tr.row")
     assert rows.count() >= 19
     p.locator("#sessions tr.row a", has_text="conv-26-s1").first.click()
@@ -80,7 +86,7 @@ def test_sessions_then_a_session_with_its_gist(ui: Watched) -> None:
     gist = p.locator("#gist").inner_text()
     assert "No gist yet" not in gist and len(gist) > 40, gist
     if SHOTS:
-        p.screenshot(path=str(Path(SHOTS) / "ui-session.png"))
+        shoot(p, "session")
     ui.check()
 
 
@@ -119,7 +125,7 @@ def test_recall_playground_explains_each_hit(ui: Watched) -> None:
     assert first[3] != "—" or first[4] != "—", first
     assert p.locator("#pack .pack-section").count() >= 1
     if SHOTS:
-        p.screenshot(path=str(Path(SHOTS) / "ui-recall.png"))
+        shoot(p, "recall")
     ui.check()
 
 

@@ -20,7 +20,7 @@ pub async fn page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<
     let ctx = Ctx::new(app, q.as_deref()).await?;
     let store = &ctx.app.store;
     let runs = store.dream_runs(Some(ctx.ns.clone()), RUNS).await?;
-    let months = store.turns_by_month(ctx.ns.clone()).await?;
+    let months = contiguous(store.turns_by_month(ctx.ns.clone()).await?);
     let status = ctx.app.dream.status().await;
     let title = format!("Dream runs in {}", ctx.ns);
     Ok(shell(&ctx, Nav::Dream, &title, |h| {
@@ -58,8 +58,9 @@ pub async fn page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<
         let total: i64 = months.iter().map(|m| m.1).sum();
         h.raw("<p class=\"muted\">")
             .text(&format!(
-                "Turns per month by the turns' own time: {total} turns over {} months; the dashed line is the running total.",
-                months.len()
+                "Turns per month by the turns' own time: {total} turns from {} to {}; the dashed line is the running total.",
+                months.first().map_or("—", |m| m.0.as_str()),
+                months.last().map_or("—", |m| m.0.as_str())
             ))
             .raw("</p>");
         growth_plot(h, &months);
@@ -68,6 +69,35 @@ pub async fn page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<
         runs_table(h, &runs);
         h.raw("</section>");
     }))
+}
+
+/// Months plotted at most (the most recent).
+const MAX_MONTHS: usize = 240;
+
+/// Every month from the first to the last, those without turns at 0, so
+/// the plot's time axis is even; at most the last [`MAX_MONTHS`].
+fn contiguous(months: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    let parse = |m: &str| -> Option<(i32, u32)> {
+        let (y, mo) = m.split_once('-')?;
+        Some((y.parse().ok()?, mo.parse().ok()?))
+    };
+    let (Some(first), Some(last)) = (
+        months.first().and_then(|m| parse(&m.0)),
+        months.last().and_then(|m| parse(&m.0)),
+    ) else {
+        return months;
+    };
+    let counts: std::collections::HashMap<String, i64> = months.into_iter().collect();
+    let mut out = Vec::new();
+    let (mut y, mut m) = first;
+    while (y, m) <= last {
+        let key = format!("{y:04}-{m:02}");
+        let n = counts.get(&key).copied().unwrap_or(0);
+        out.push((key, n));
+        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    }
+    let skip = out.len().saturating_sub(MAX_MONTHS);
+    out.split_off(skip)
 }
 
 fn levels(v: &Value) -> [f64; 4] {
@@ -168,4 +198,18 @@ fn actions(h: &mut Html, list: &Value) {
             .raw("</li>");
     }
     h.raw("</ul>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_without_turns_are_filled_in() {
+        let m = contiguous(vec![("2023-11".into(), 2), ("2024-02".into(), 5)]);
+        let keys: Vec<&str> = m.iter().map(|x| x.0.as_str()).collect();
+        assert_eq!(keys, ["2023-11", "2023-12", "2024-01", "2024-02"]);
+        assert_eq!(m.iter().map(|x| x.1).sum::<i64>(), 7);
+        assert!(contiguous(Vec::new()).is_empty());
+    }
 }

@@ -139,7 +139,7 @@ fn slider(h: &mut Html, ctx: &Ctx, at: Option<i64>, believed: &[Fact], retired: 
                 ("data-asof", "asof-label"),
                 ("min", &first.to_string()),
                 ("max", &now.to_string()),
-                ("step", "60000"),
+                ("step", "any"),
                 ("value", &value.to_string()),
             ],
         );
@@ -234,7 +234,10 @@ fn row(h: &mut Html, f: &Fact, preds: &HashMap<i64, Vec<&Fact>>) {
     }
     if !chain.is_empty() {
         h.raw("<details><summary>")
-            .text(&format!("{} earlier versions", chain.len()))
+            .text(&match chain.len() {
+                1 => "1 earlier version".to_owned(),
+                n => format!("{n} earlier versions"),
+            })
             .raw("</summary><ol class=\"chain\">");
         for c in chain {
             h.raw("<li>")
