@@ -51,21 +51,32 @@ impl Inspect for Store {
     }
 
     async fn turns_by_month(&self, namespace: String) -> Result<Vec<(String, i64)>, StoreError> {
-        self.read(move |c| {
-            // Counted from the (session_id, created_at, id) index alone: the
-            // turns' text is never read, so the cost is the index's size.
-            let rows = c
-                .prepare_cached(
-                    "SELECT strftime('%Y-%m', e.created_at / 1000, 'unixepoch') AS month, count(*)
-                     FROM sessions s JOIN exchanges e INDEXED BY exchanges_by_session_time
-                       ON e.session_id = s.id
-                     WHERE s.namespace = ?1 GROUP BY month ORDER BY month",
-                )?
-                .query_map(params![namespace], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
-        })
-        .await
+        let days: Vec<(i64, i64)> = self
+            .read(move |c| {
+                // Counted from the (session_id, created_at, id) index alone
+                // (the turns' text is never read), grouped by day with integer
+                // floor division: SQLite's date functions per row would cost
+                // more than the scan itself.
+                let rows = c
+                    .prepare_cached(
+                        "SELECT (e.created_at - (e.created_at % 86400000 + 86400000) % 86400000)
+                                / 86400000 AS day, count(*)
+                         FROM sessions s JOIN exchanges e INDEXED BY exchanges_by_session_time
+                           ON e.session_id = s.id
+                         WHERE s.namespace = ?1 GROUP BY day",
+                    )?
+                    .query_map(params![namespace], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        let mut months: std::collections::BTreeMap<String, i64> = Default::default();
+        for (day, n) in days {
+            let month = chrono::DateTime::from_timestamp(day.saturating_mul(86_400), 0)
+                .map_or_else(|| "????-??".to_owned(), |t| t.format("%Y-%m").to_string());
+            *months.entry(month).or_default() += n;
+        }
+        Ok(months.into_iter().collect())
     }
 }
 
@@ -97,6 +108,8 @@ mod tests {
                 turn("a", "one", "2023-05-31T23:59:59Z"),
                 turn("b", "one", "2023-07-02T00:00:00Z"),
                 turn("c", "two", "2023-05-03T00:00:00Z"),
+                turn("d", "old", "1969-12-31T23:59:59.999Z"),
+                turn("d", "old", "1970-01-01T00:00:00Z"),
             ])
             .await
             .unwrap();
@@ -105,11 +118,15 @@ mod tests {
             .iter()
             .map(|s| (s.namespace.as_str(), s.sessions))
             .collect();
-        assert_eq!(sizes, vec![("one", 2), ("two", 1)]);
+        assert_eq!(sizes, vec![("old", 1), ("one", 2), ("two", 1)]);
         let months = store.turns_by_month("one".into()).await.unwrap();
         assert_eq!(
             months,
             vec![("2023-05".to_owned(), 2), ("2023-07".to_owned(), 1)]
+        );
+        assert_eq!(
+            store.turns_by_month("old".into()).await.unwrap(),
+            vec![("1969-12".to_owned(), 1), ("1970-01".to_owned(), 1)]
         );
         assert!(
             store
