@@ -133,13 +133,14 @@ def test_facts_with_history_review_queue_and_as_of(ui: Watched, loaded: Loaded) 
     p = ui.visit(f"/facts?ns={NS}", "facts")
     facts = p.locator("#fact-table").inner_text()
     assert "Caroline lives in Lisbon." in facts
-    assert "Caroline lives in Boston." not in p.locator("#fact-table tr.fact td:nth-child(7) > div.text").all_inner_texts()
-    p.locator("#fact-table details summary").first.click()
-    assert "Caroline lives in Boston." in p.locator("#fact-table details").first.inner_text()
+    assert "Caroline lives in Boston." not in p.locator("#fact-table tr.fact td > div.text").all_inner_texts()
+    row = p.locator("#fact-table tr.fact", has_text="Caroline lives in Lisbon.")
+    row.locator("details summary").click()
+    assert "Caroline lives in Boston." in row.locator("details").inner_text()
     assert "Melanie paints sunrises." in p.locator("#review").inner_text()
     assert p.locator("#asof").count() == 1
-    # What memd believed before the supersession.
-    p.fill("input[name=as_of]", loaded.facts["old"]["recorded_at"])
+    # What was true before the supersession.
+    p.fill("input[name=as_of]", loaded.facts["old"]["valid_from"])
     p.click("#asof-form button[type=submit]")
     p.wait_for_load_state("load")
     texts = p.locator("#fact-table div.text").all_inner_texts()

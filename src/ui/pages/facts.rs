@@ -1,7 +1,7 @@
 //! `/facts`: a namespace's facts by subject — the live ones, or with
-//! `as_of` (the slider) what memd believed at that instant — each with its
-//! validity and the chain of versions it replaced; then the review queue
-//! and the firewall's quarantine. Read-only: promoting, rejecting and
+//! `as_of` (the slider) those memd holds were true in the world at that
+//! instant — each with its validity and the chain of versions it replaced;
+//! then the review queue and the firewall's quarantine. Read-only: promoting, rejecting and
 //! releasing stay with `memd ctl` and the API.
 
 use std::collections::{BTreeMap, HashMap};
@@ -70,7 +70,7 @@ pub async fn page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<
             "h2",
             &match at {
                 None => format!("Live facts ({})", believed.len()),
-                Some(t) => format!("Believed at {} ({})", when_ms(t), believed.len()),
+                Some(t) => format!("True as of {} ({})", when_ms(t), believed.len()),
             },
         );
         if believed.is_empty() {
@@ -112,14 +112,10 @@ pub async fn page(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<
     }))
 }
 
-/// The `as_of` slider: from the first fact memd recorded to now.
+/// The `as_of` slider: from the earliest `valid_from` to now.
 fn slider(h: &mut Html, ctx: &Ctx, at: Option<i64>, believed: &[Fact], retired: &[Fact]) {
     let now = crate::time::now_ms();
-    let first = believed
-        .iter()
-        .chain(retired)
-        .filter_map(|f| f.recorded_at.or(Some(f.created_at)))
-        .min();
+    let first = believed.iter().chain(retired).map(|f| f.valid_from).min();
     h.raw("<form class=\"query\" method=\"get\" action=\"/facts\" id=\"asof-form\">");
     h.open(
         "input",
@@ -177,7 +173,7 @@ fn by_subject(h: &mut Html, facts: &[Fact], retired: &[Fact]) {
     header(h);
     for (subject, list) in groups {
         h.raw("<tr class=\"subject\">")
-            .open("th", &[("colspan", "7")])
+            .open("th", &[("colspan", "8")])
             .text(subject)
             .close("th")
             .raw("</tr>");
@@ -191,7 +187,8 @@ fn by_subject(h: &mut Html, facts: &[Fact], retired: &[Fact]) {
 fn header(h: &mut Html) {
     h.raw(
         "<tr><th>fact</th><th>kind</th><th>status</th><th class=\"num\">confidence</th>\
-           <th class=\"num\">used</th><th>valid from → to</th><th>text and history</th></tr>",
+           <th class=\"num\">stated</th><th class=\"num\">used</th><th>valid from → to</th>\
+           <th>text and history</th></tr>",
     );
 }
 
@@ -218,6 +215,7 @@ fn row(h: &mut Html, f: &Fact, preds: &HashMap<i64, Vec<&Fact>>) {
         .el("td", f.kind.as_str())
         .el("td", f.status.as_str())
         .el_class("td", "num", &format!("{:.2}", f.confidence))
+        .el_class("td", "num", &f.support.to_string())
         .el_class("td", "num", &f.reference_count.to_string())
         .el("td", &validity(f))
         .raw("<td>")
