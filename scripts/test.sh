@@ -26,6 +26,16 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
     fi
 fi
 
+# Chromium for the inspector's browser test (scripts/test-ui.sh).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "scripts/test.sh: installing chromium for the inspector's browser test" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "scripts/test.sh: /usr/bin/chromium not found; the inspector's browser test will fail" >&2
+    fi
+fi
+
 # The local embedding model (checked by sha256; a no-op once present).
 # Tests find it in target/models; MEMD_MODEL_DIR overrides.
 export MEMD_MODEL_DIR=${MEMD_MODEL_DIR:-$PWD/target/models/all-MiniLM-L6-v2}
@@ -37,3 +47,5 @@ cargo test --locked --all-targets "$@"
 scripts/test-python.sh
 # memd mcp driven by the official MCP Python SDK's client.
 scripts/test-mcp.sh
+# The inspector in headless Chromium through Playwright.
+scripts/test-ui.sh

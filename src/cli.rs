@@ -288,6 +288,8 @@ pub enum CtlCommand {
         #[command(subcommand)]
         command: InteractionsCommand,
     },
+    /// The web inspector's address with its token ([ui] in the config).
+    Ui,
 }
 
 /// A row is named `TIER/ID` (`exchange/42`, `fact/7`, `concept/9`,

@@ -5,6 +5,7 @@
 //! queue), [`recall`] (hybrid search), [`checkpoint`] and [`restore`]
 //! (snapshots), [`api`] (HTTP over a Unix socket), [`daemon`] (lifecycle),
 //! and the clients [`ctl`] and [`mcp`] (the Model Context Protocol server).
+//! [`ui`] is the read-only web inspector the daemon serves next to the API.
 //! [`firewall`] scans text bound for a prompt for attacks on the model; it
 //! depends on nothing else of memd's, and [`screen`] applies the
 //! `[firewall]` policy to its verdicts on every write. The benchmarks are the `memd-bench` binary
@@ -38,5 +39,6 @@ pub mod sources;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod ui;
 pub mod unicode;
 pub mod wire;

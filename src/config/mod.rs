@@ -36,6 +36,7 @@ mod log;
 mod recall;
 pub mod sources;
 mod store;
+mod ui;
 
 pub use api::ApiConfig;
 pub use check::KeyError;
@@ -50,6 +51,7 @@ pub use log::{LogConfig, LogFormat};
 pub use recall::RecallConfig;
 pub use sources::SourcesConfig;
 pub use store::{StartupCheck, StoreConfig, Synchronous};
+pub use ui::{MIN_TOKEN_CHARS, UiConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -103,6 +105,7 @@ pub struct Config {
     pub sources: SourcesConfig,
     pub firewall: FirewallConfig,
     pub learn: LearnConfig,
+    pub ui: UiConfig,
 }
 
 /// A configuration together with where it came from.
@@ -294,6 +297,7 @@ impl Config {
         self.recall.validate()?;
         self.firewall.validate()?;
         self.learn.validate()?;
+        self.ui.validate()?;
         self.sources.validate()
     }
 
@@ -517,6 +521,9 @@ mod tests {
             "exclude =",
             "namespace =",
             "watch =",
+            "listen =",
+            "token_file =",
+            "token_env =",
         ] {
             if !text.contains(key) {
                 missing.push(key.to_owned());

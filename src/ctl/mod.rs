@@ -13,6 +13,7 @@ mod facts;
 mod interactions;
 mod quarantine;
 mod render;
+mod ui;
 
 pub use client::{ClientError, Connection, check_server_uid, resolve_socket};
 
@@ -222,5 +223,6 @@ async fn dispatch(conn: &mut Connection, args: &CtlArgs) -> Result<i32, CtlError
         CtlCommand::Quarantine { command } => quarantine::run(conn, json, command).await,
         CtlCommand::Why { id, limit } => interactions::why(conn, json, id, *limit).await,
         CtlCommand::Interactions { command } => interactions::run(conn, json, command).await,
+        CtlCommand::Ui => ui::url(args),
     }
 }

@@ -60,6 +60,8 @@ pub enum DaemonError {
     Permissions(#[from] crate::fsperm::PermError),
     #[error("source configuration: {0}")]
     Source(#[from] crate::sources::SourceError),
+    #[error("inspector ([ui]): {0}")]
+    Ui(#[from] crate::ui::UiError),
 }
 
 pub struct Control {
@@ -84,6 +86,9 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
         );
     }
     let _lock = lock::acquire(&data_dir)?;
+    // The inspector's token and port are checked before anything opens: a
+    // refusal leaves nothing to undo.
+    let ui = crate::ui::bind(&cfg).await?;
 
     let selected = {
         let cfg = cfg.clone();
@@ -222,6 +227,15 @@ pub async fn run(loaded: Loaded, mut control: Control) -> Result<(), DaemonError
             }
         });
     };
+    if let Some(ui) = ui {
+        let (state, stop) = (state.clone(), control.shutdown.clone());
+        track(tokio::spawn(async move {
+            if let Err(e) = crate::ui::serve(ui, state, async move { stop.cancelled().await }).await
+            {
+                tracing::error!(error = %e, "the inspector stopped");
+            }
+        }));
+    }
     let watchdog = notify::spawn_watchdog(store.clone(), control.shutdown.clone());
     if let Some(w) = checkpointer.spawn_worker(control.shutdown.clone()) {
         track(w);

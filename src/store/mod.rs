@@ -22,6 +22,7 @@ mod extraction;
 mod facts;
 mod fts;
 mod gists;
+mod inspect;
 mod interactions;
 mod items;
 mod maintenance;
@@ -63,6 +64,7 @@ pub use fts::{
     DfCache, FtsFixture, FuzzedSearch, LexicalHits, LexicalQuery, Search, or_expression,
 };
 pub use gists::{GistFacts, GistLookup, Gists, MonthGist, NewGist, TurnRow};
+pub use inspect::{Inspect, NamespaceSize};
 pub use interactions::{
     ContextRef, ExchangeOrigin, Interaction, InteractionFilter, Interactions, NewInteraction,
     Recorded, Reinforcement,
