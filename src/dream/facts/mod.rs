@@ -88,12 +88,19 @@ impl Dream {
                 }
             };
             let proposed = proposals.len();
-            // Extracted text reaches prompts like any other: screened as a
-            // client's would be. A rejected one is dropped, not stored.
+            // Extracted text reaches prompts like any other. The rules only
+            // cut and re-person sentences of turns the firewall already
+            // passed (quarantined turns are never read), so their output
+            // holds nothing the scan did not see; a model writes new text,
+            // which is screened as a client's would be (a rejected fact is
+            // dropped, not stored).
+            let rules = self.provider.name() == "extractive";
             let facts: Vec<ExtractedFact> = proposals
                 .into_iter()
                 .filter_map(|mut f| {
-                    f.screen = screen(&config.firewall, &f.text).ok()?;
+                    if !rules {
+                        f.screen = screen(&config.firewall, &f.text).ok()?;
+                    }
                     Some(f)
                 })
                 .collect();
