@@ -226,9 +226,15 @@ pub fn words(text: &str) -> Vec<String> {
 
 /// Whether `phrase` (lowercase words separated by spaces) occurs in `ws`.
 pub fn has_phrase(ws: &[String], phrase: &str) -> bool {
-    let p: Vec<&str> = phrase.split(' ').collect();
-    ws.windows(p.len())
-        .any(|w| w.iter().zip(&p).all(|(a, b)| a == b))
+    // Called for every cue of every slot on every sentence of a dream
+    // pass: no allocation, and a first word absent ends it at once.
+    let first = phrase.split(' ').next().unwrap_or(phrase);
+    let n = phrase.split(' ').count();
+    ws.iter().enumerate().any(|(i, w)| {
+        w == first
+            && i + n <= ws.len()
+            && ws[i..i + n].iter().zip(phrase.split(' ')).all(|(a, b)| a == b)
+    })
 }
 
 /// Strong single words and phrases weigh 2, weak (`~`) words 1.
