@@ -233,7 +233,10 @@ pub fn has_phrase(ws: &[String], phrase: &str) -> bool {
     ws.iter().enumerate().any(|(i, w)| {
         w == first
             && i + n <= ws.len()
-            && ws[i..i + n].iter().zip(phrase.split(' ')).all(|(a, b)| a == b)
+            && ws[i..i + n]
+                .iter()
+                .zip(phrase.split(' '))
+                .all(|(a, b)| a == b)
     })
 }
 
