@@ -111,6 +111,13 @@ pub trait Extraction {
         session_id: &str,
     ) -> impl Future<Output = Result<Cursor, StoreError>> + Send;
 
+    /// A session's turns after its extraction cursor, oldest first (one
+    /// read for both).
+    fn turns_to_extract(
+        &self,
+        session_id: &str,
+    ) -> impl Future<Output = Result<Vec<super::TurnRow>, StoreError>> + Send;
+
     /// Live facts of these subjects in a namespace, newest first, at most
     /// `limit` (what an LLM is shown to decide supersessions).
     fn live_facts_of(
@@ -152,6 +159,17 @@ impl Extraction for Store {
     async fn extraction_cursor(&self, session_id: &str) -> Result<Cursor, StoreError> {
         let sid = session_id.to_owned();
         self.read(move |c| cursor(c, &sid)).await
+    }
+
+    async fn turns_to_extract(&self, session_id: &str) -> Result<Vec<super::TurnRow>, StoreError> {
+        let sid = session_id.to_owned();
+        self.read(move |c| {
+            let upto = cursor(c, &sid)?.upto;
+            let mut turns = super::gists::turns(c, &sid)?;
+            turns.retain(|t| t.id > upto);
+            Ok(turns)
+        })
+        .await
     }
 
     async fn live_facts_of(

@@ -19,7 +19,7 @@ use super::text::Turn;
 use super::{Dream, DreamError};
 use crate::config::ExtractAs;
 use crate::screen::screen;
-use crate::store::{ExtractedFact, Extraction, ExtractionBatch, Gists, StoreError};
+use crate::store::{ExtractedFact, Extraction, ExtractionBatch, StoreError};
 pub use rules::Proposal;
 
 impl Dream {
@@ -43,13 +43,11 @@ impl Dream {
                 work.stopped = true;
                 return Ok(());
             }
-            let cursor = self.store.extraction_cursor(sid).await?;
             let turns: Vec<Turn> = self
                 .store
-                .session_turns(sid)
+                .turns_to_extract(sid)
                 .await?
                 .into_iter()
-                .filter(|t| t.id > cursor.upto)
                 .map(Turn::from)
                 .collect();
             let Some(upto) = turns.last().map(|t| t.id) else {
@@ -59,7 +57,8 @@ impl Dream {
             speakers.sort();
             speakers.dedup();
             // Only a model reads the live facts; the rules need none.
-            let live = if self.provider.name() == "extractive" {
+            let rules = self.provider.name() == "extractive";
+            let live = if rules {
                 Vec::new()
             } else {
                 self.store
@@ -67,12 +66,21 @@ impl Dream {
                     .await?
             };
             let (provider, learn) = (self.provider.clone(), config.learn.clone());
-            let Some(result) = self
-                .call(move || provider.facts(&turns, &live, &learn))
-                .await
-            else {
-                work.stopped = true;
-                return Ok(());
+            // The rules take microseconds: run them here. A model's call
+            // goes to a blocking thread, abandoned on shutdown.
+            let result = if rules {
+                provider.facts(&turns, &live, &learn)
+            } else {
+                match self
+                    .call(move || provider.facts(&turns, &live, &learn))
+                    .await
+                {
+                    Some(r) => r,
+                    None => {
+                        work.stopped = true;
+                        return Ok(());
+                    }
+                }
             };
             let proposals = match result {
                 Ok(produced) => {
@@ -94,7 +102,6 @@ impl Dream {
             // holds nothing the scan did not see; a model writes new text,
             // which is screened as a client's would be (a rejected fact is
             // dropped, not stored).
-            let rules = self.provider.name() == "extractive";
             let facts: Vec<ExtractedFact> = proposals
                 .into_iter()
                 .filter_map(|mut f| {
