@@ -253,7 +253,7 @@ mod ku_dump {
     use serde_json::Value;
 
     #[test]
-    #[ignore]
+    #[ignore = "a tool for reading the rules against the knowledge-update set (MEMD_KU=path), not a check"]
     fn ku_dump() {
         let path = std::env::var("MEMD_KU").expect("MEMD_KU=path to dev.json");
         let data: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
