@@ -90,14 +90,6 @@ impl ExtractionCounts {
     }
 }
 
-/// A session's place in extraction.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Cursor {
-    pub upto: i64,
-    pub attempts: i64,
-    pub failed_upto: i64,
-}
-
 /// Confidence a duplicate statement adds to the fact it repeats.
 const DUPLICATE_GAIN: f64 = 0.05;
 /// A fact shorter than this (normalised) is too common to call a quote.
@@ -106,11 +98,6 @@ const DUPLICATE_GAIN: f64 = 0.05;
 const ECHO_MIN_CHARS: usize = 24;
 
 pub trait Extraction {
-    fn extraction_cursor(
-        &self,
-        session_id: &str,
-    ) -> impl Future<Output = Result<Cursor, StoreError>> + Send;
-
     /// A session's turns after its extraction cursor, oldest first (one
     /// read for both).
     fn turns_to_extract(
@@ -156,15 +143,10 @@ pub trait Extraction {
 }
 
 impl Extraction for Store {
-    async fn extraction_cursor(&self, session_id: &str) -> Result<Cursor, StoreError> {
-        let sid = session_id.to_owned();
-        self.read(move |c| cursor(c, &sid)).await
-    }
-
     async fn turns_to_extract(&self, session_id: &str) -> Result<Vec<super::TurnRow>, StoreError> {
         let sid = session_id.to_owned();
         self.read(move |c| {
-            let upto = cursor(c, &sid)?.upto;
+            let upto = cursor(c, &sid)?;
             let mut turns = super::gists::turns(c, &sid)?;
             turns.retain(|t| t.id > upto);
             Ok(turns)
@@ -255,19 +237,14 @@ impl Extraction for Store {
     }
 }
 
-fn cursor(c: &Connection, sid: &str) -> Result<Cursor, StoreError> {
-    Ok(c.prepare_cached(
-        "SELECT upto, attempts, failed_upto FROM fact_cursors WHERE session_id = ?1",
-    )?
-    .query_row([sid], |r| {
-        Ok(Cursor {
-            upto: r.get(0)?,
-            attempts: r.get(1)?,
-            failed_upto: r.get(2)?,
-        })
-    })
-    .optional()?
-    .unwrap_or_default())
+/// The last turn of a session whose facts were extracted (0: none yet).
+fn cursor(c: &Connection, sid: &str) -> Result<i64, StoreError> {
+    Ok(
+        c.prepare_cached("SELECT upto FROM fact_cursors WHERE session_id = ?1")?
+            .query_row([sid], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0),
+    )
 }
 
 /// The newest live facts of these subjects, at most `limit`.
@@ -396,7 +373,7 @@ fn apply(
         return Ok(None);
     }
     let mut out = ExtractionOutcome::default();
-    if cursor(conn, &batch.session_id)?.upto >= batch.upto {
+    if cursor(conn, &batch.session_id)? >= batch.upto {
         return Ok(Some(out));
     }
     let (mut duplicates, mut refused) = (0i64, 0i64);

@@ -54,7 +54,7 @@ pub use error::StoreError;
 pub use exchanges::{CandidateRows, Conversations};
 pub use export::Exports;
 pub use extraction::{
-    Cursor, ExtractedFact, Extraction, ExtractionBatch, ExtractionCounts, ExtractionOutcome,
+    ExtractedFact, Extraction, ExtractionBatch, ExtractionCounts, ExtractionOutcome,
 };
 pub use facts::{
     Belief, Created, Fact, FactEdit, FactFilter, FactHistory, FactKind, FactRefusal, FactResult,

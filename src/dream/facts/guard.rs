@@ -222,16 +222,11 @@ const CALENDAR: &[&str] = &[
 /// Whether the sentence's first word reads as a name: followed by a comma,
 /// "and I", or one of the verbs a named subject takes.
 fn opens_as_name(sentence: &str, raw: &[&str]) -> bool {
-    let after = sentence
-        .trim_start()
-        .split_once(char::is_whitespace)
-        .map(|x| x.1);
     let first = raw.first().copied().unwrap_or("");
     if sentence.trim_start()[first.len().min(sentence.trim_start().len())..].starts_with(',') {
         return true;
     }
     let next = raw.get(1).map(|w| w.to_lowercase()).unwrap_or_default();
-    let _ = after;
     matches!(
         next.as_str(),
         "is" | "was"
